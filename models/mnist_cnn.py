@@ -32,7 +32,7 @@ def build(x_fit: np.ndarray, y_fit: np.ndarray):
     outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="mnist_cnn")
     model.compile(
-        optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
     return model
 
@@ -62,6 +62,7 @@ SPEC = ReferenceSpec(
     epochs=40,
     batch_size=64,
     gate=Gate("accuracy", ">=", 0.965),
-    patience=6,
+    patience=8,
+    lr_patience=3,
     augmenter=augmenter,
 )

@@ -113,3 +113,28 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module in (mnist, imdb, housing):
         monkeypatch.setattr(module, "_download", refuse)
+
+
+# ---- tiny models for the explanation engine (built once per session) -------------------------
+@pytest.fixture(scope="session")
+def zoo():
+    """Every tiny model of tests/zoo.py, built once."""
+    import zoo as z
+
+    return {
+        "image_functional": z.image_functional(),
+        "image_sequential": z.image_sequential(),
+        "image_nested": z.image_nested(),
+        "image_binary": z.image_binary(),
+        "image_regression": z.image_regression(),
+        "hot_region": z.hot_region_model(),
+        "tabular_linear": z.tabular_linear(),
+        "tabular_classifier": z.tabular_classifier(),
+        "text_model": z.text_model(),
+    }
+
+
+@pytest.fixture(scope="session")
+def images():
+    """A batch of 3 random (12, 12) raw-pixel images."""
+    return np.random.default_rng(0).integers(0, 256, size=(3, 12, 12)).astype(np.float32)

@@ -1,0 +1,178 @@
+"""The one result type every method returns, and its lossless JSON form.
+
+Dashboard, reports, metrics, store and audit only ever see an
+:class:`Explanation`, so none of them cares which method made it.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+MODALITIES = ("image", "text", "tabular")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """Attributions for one input and one target, with everything needed to reproduce them.
+
+    ``attributions`` is aligned with the input as people see it: ``(H, W)`` for
+    an image (channels summed), one value per token for text, one per feature
+    for tabular rows.  ``params`` holds every parameter that changes the result
+    (the seed included); ``meta`` holds what does not (runtime, versions,
+    model fingerprint); ``scores`` holds faithfulness figures when asked for.
+    """
+
+    method: str
+    modality: str
+    target: int | None
+    attributions: np.ndarray
+    data: Any
+    labels: Sequence[str] | None
+    prediction: np.ndarray
+    base_value: float | None
+    params: Mapping[str, Any]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    scores: Mapping[str, Any] = field(default_factory=dict)
+    target_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}.")
+
+    # ---- reading -------------------------------------------------------------------------
+    def top(self, k: int = 5, *, by: str = "abs") -> list[tuple[str, float]]:
+        """The ``k`` strongest attributions as ``(label, value)``; image pixels are labelled ``"row,col"``."""
+        flat = np.asarray(self.attributions, dtype=float).ravel()
+        key = np.abs(flat) if by == "abs" else flat
+        order = np.argsort(-key, kind="stable")[:k]
+        return [(self.label_of(int(i)), float(flat[i])) for i in order]
+
+    def label_of(self, flat_index: int) -> str:
+        if self.labels is not None:
+            return str(self.labels[flat_index])
+        shape = np.shape(self.attributions)
+        return ",".join(str(i) for i in np.unravel_index(flat_index, shape))
+
+    def with_scores(self, **scores: Any) -> "Explanation":
+        return dataclasses.replace(self, scores={**self.scores, **scores})
+
+    # ---- equality that understands arrays --------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Explanation):
+            return NotImplemented
+        return _to_jsonable(self._fields()) == _to_jsonable(other._fields())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    # ---- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION, **_to_jsonable(self._fields())}
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> "Explanation":
+        payload = dict(payload)
+        version = payload.pop("format", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ValueError(f"Explanation format {version} is not supported (this library reads {FORMAT_VERSION}).")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(payload) - names
+        if unknown:
+            raise ValueError(f"Not an Explanation: unexpected keys {sorted(unknown)}.")
+        values = {k: _from_jsonable(v) for k, v in payload.items()}
+        if values.get("labels") is not None:
+            values["labels"] = tuple(values["labels"])
+        return cls(**values)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Explanation":
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Not an Explanation JSON document: {exc}.") from exc
+        if not isinstance(payload, dict):
+            raise ValueError("Not an Explanation JSON document: expected an object.")
+        return cls.from_dict(payload)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Explanation":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    # ---- interoperability ----------------------------------------------------------------
+    def to_shap(self):
+        """A ``shap.Explanation`` so that ``shap.plots.*`` work on any method's result."""
+        import shap
+
+        data = self.data
+        if self.modality == "text":
+            data = np.asarray(self.labels if self.labels is not None else data, dtype=object)
+        return shap.Explanation(
+            values=np.asarray(self.attributions, dtype=float),
+            base_values=self.base_value if self.base_value is not None else 0.0,
+            data=np.asarray(data) if self.modality != "text" else data,
+            feature_names=list(self.labels) if self.labels is not None and self.modality == "tabular" else None,
+            output_names=self.target_name,
+        )
+
+
+# ---- JSON encoding with exact arrays -----------------------------------------------------------
+def _encode_array(array: np.ndarray) -> dict[str, Any]:
+    if array.dtype == object:
+        return {"__ndarray__": "list", "dtype": "object", "shape": list(array.shape), "items": [_to_jsonable(x) for x in array.ravel()]}
+    array = np.ascontiguousarray(array)
+    return {
+        "__ndarray__": "b64",
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "data": base64.b64encode(array.tobytes()).decode("ascii"),
+    }
+
+
+def _to_jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return _encode_array(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return {"__float__": repr(value)}
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            shape = tuple(value["shape"])
+            if value["__ndarray__"] == "list":
+                items = [_from_jsonable(x) for x in value["items"]]
+                out = np.empty(len(items), dtype=object)
+                out[:] = items
+                return out.reshape(shape)
+            raw = base64.b64decode(value["data"])
+            return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(shape).copy()
+        if "__float__" in value:
+            return float(value["__float__"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value

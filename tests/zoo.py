@@ -1,0 +1,208 @@
+"""Tiny seeded models for the engine tests, built in well under a second each.
+
+Each covers one kind of model users bring: Sequential and Functional, nested
+sub-models, preprocessing layers inside, softmax, single-sigmoid and scalar
+regression outputs, raw-string text models, and plain prediction functions.
+Some have answers known by hand (a linear model, a planted hot region).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+IMAGE_SHAPE = (12, 12)
+N_FEATURES = 4
+LINEAR_WEIGHTS = np.array([2.0, -1.0, 0.5, 0.0], dtype=np.float32)
+LINEAR_BIAS = 0.25
+TEXT_CORPUS = [
+    "a great and wonderful film", "an awful boring movie", "great acting and a great story",
+    "boring plot and awful acting", "wonderful wonderful cast", "the movie was awful",
+    "the film was great", "a dull and boring story",
+]
+
+
+def _seed(seed: int = 0) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def image_functional(n_classes: int = 3, seed: int = 0):
+    """Functional CNN with a rescaling layer inside: (12, 12) raw pixels -> softmax."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    inputs = keras.Input(IMAGE_SHAPE, name="pixels")
+    x = layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
+    x = layers.Rescaling(1 / 255)(x)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(x)
+    x = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv_b")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs, name="image_functional")
+
+
+def image_sequential(seed: int = 0):
+    """Sequential CNN on (12, 12, 1) float images -> softmax over 3 classes."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE + (1,)),
+            layers.Conv2D(4, 3, padding="same", activation="relu", name="seq_conv"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ],
+        name="image_sequential",
+    )
+
+
+def image_nested(seed: int = 0):
+    """A base Functional convnet wrapped in an outer model with preprocessing: the last conv is nested."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    base_in = keras.Input(IMAGE_SHAPE + (1,))
+    b = layers.Conv2D(4, 3, padding="same", activation="relu", name="base_conv1")(base_in)
+    b = layers.Conv2D(5, 3, padding="same", activation="relu", name="base_conv2")(b)
+    base = keras.Model(base_in, b, name="backbone")
+    inputs = keras.Input(IMAGE_SHAPE, name="pixels")
+    x = layers.Reshape(IMAGE_SHAPE + (1,))(inputs)
+    x = layers.Rescaling(1 / 255)(x)
+    x = base(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="image_nested")
+
+
+def image_binary(seed: int = 0):
+    """A single-sigmoid image model."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    inputs = keras.Input(IMAGE_SHAPE + (1,))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="bin_conv")(inputs)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="image_binary")
+
+
+def image_regression(seed: int = 0):
+    """A scalar-regression image model."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    inputs = keras.Input(IMAGE_SHAPE + (1,))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="reg_conv")(inputs)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(1)(x)
+    return keras.Model(inputs, outputs, name="image_regression")
+
+
+def hot_region_model():
+    """Class 1's score is the mean brightness of rows/cols 2-4, class 0's of the rest: the answer is known.
+
+    A fixed 1x1 convolution copies the image; a fixed mask layer then weights
+    the planted region, so Grad-CAM for class 1 must peak inside rows/cols 2-4.
+    """
+    import keras
+    from keras import layers
+
+    mask = np.zeros(IMAGE_SHAPE, dtype=np.float32)
+    mask[2:5, 2:5] = 1.0
+    inputs = keras.Input(IMAGE_SHAPE + (1,))
+    conv = layers.Conv2D(2, 1, use_bias=False, activation="relu", name="copy_conv")
+    feature = conv(inputs)
+    conv.set_weights([np.ones((1, 1, 1, 2), dtype=np.float32)])
+    flat = layers.Flatten()(feature)
+    dense = layers.Dense(2, name="region_scores")
+    logits = dense(flat)
+    w = np.zeros((IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * 2, 2), dtype=np.float32)
+    in_region = np.repeat(mask.ravel(), 2)
+    w[:, 1] = in_region / in_region.sum() * 10
+    w[:, 0] = (1 - in_region) / (1 - in_region).sum() * 10
+    dense.set_weights([w, np.zeros(2, dtype=np.float32)])
+    outputs = layers.Softmax()(logits)
+    return keras.Model(inputs, outputs, name="hot_region")
+
+
+def hot_region_image() -> np.ndarray:
+    image = np.full(IMAGE_SHAPE + (1,), 0.1, dtype=np.float32)
+    image[2:5, 2:5, 0] = 1.0
+    return image
+
+
+def tabular_linear():
+    """y = x . LINEAR_WEIGHTS + LINEAR_BIAS: SHAP values are w_i (x_i - E[x_i]) in closed form."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((N_FEATURES,), name="features")
+    dense = layers.Dense(1, name="linear")
+    outputs = dense(inputs)
+    model = keras.Model(inputs, outputs, name="tabular_linear")
+    dense.set_weights([LINEAR_WEIGHTS.reshape(-1, 1), np.array([LINEAR_BIAS], dtype=np.float32)])
+    return model
+
+
+def tabular_classifier(seed: int = 0):
+    """An MLP with normalisation inside, softmax over 3 classes."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    norm = layers.Normalization()
+    norm.adapt(tabular_data(64, seed=1))
+    inputs = keras.Input((N_FEATURES,))
+    x = norm(inputs)
+    x = layers.Dense(8, activation="relu")(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="tabular_classifier")
+
+
+def tabular_data(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, N_FEATURES)).astype(np.float32)
+
+
+def text_model(seed: int = 0):
+    """Raw strings -> TextVectorization -> embedding -> Conv1D -> average pooling -> sigmoid."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name="vectorizer")
+    vectorizer.adapt(TEXT_CORPUS)
+    inputs = keras.Input((1,), dtype="string")
+    x = vectorizer(inputs)
+    x = layers.Embedding(40, 6)(x)
+    x = layers.Conv1D(5, 3, padding="same", activation="relu", name="text_conv")(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="text_model")
+
+
+def keyword_function(texts) -> np.ndarray:
+    """A plain text 'model': P(positive) rises with each 'great' and falls with each 'awful'."""
+    scores = []
+    for text in texts:
+        words = str(text).lower().split()
+        z = words.count("great") - words.count("awful")
+        scores.append(1 / (1 + np.exp(-2 * z)))
+    return np.array(scores).reshape(-1, 1)
+
+
+def linear_function(x) -> np.ndarray:
+    """A plain tabular 'model' with the same closed form as :func:`tabular_linear`."""
+    return (np.asarray(x, dtype=np.float64) @ LINEAR_WEIGHTS.astype(np.float64) + LINEAR_BIAS).reshape(-1, 1)
+
+
+def driver_function(x) -> np.ndarray:
+    """Only feature 2 matters: a sigmoid in it (for 'LIME recovers the driving feature')."""
+    x = np.asarray(x, dtype=np.float64)
+    return (1 / (1 + np.exp(-3 * x[:, 2]))).reshape(-1, 1)
