@@ -47,6 +47,7 @@ class Predictor:
         input_shape: Sequence[int] | None = None,
         batch_size: int = DEFAULT_BATCH,
         name: str | None = None,
+        background: np.ndarray | Callable[[], np.ndarray] | None = None,
     ) -> None:
         card = getattr(model, "card", None)
         if card is not None and hasattr(model, "model"):  # a models.ReferenceModel
@@ -54,6 +55,7 @@ class Predictor:
             feature_names = feature_names or card.get("feature_names")
             name = name or card.get("name")
             self.fingerprint = card.get("model_file", {}).get("sha256")
+            background = background if background is not None else model.train_sample
             model = model.model
         else:
             self.fingerprint = None
@@ -90,6 +92,7 @@ class Predictor:
             raise ValueError(f"output must be one of {OUTPUT_KINDS}, got {self.output!r}.")
         self.class_names = tuple(class_names) if class_names is not None else None
         self.feature_names = tuple(feature_names) if feature_names is not None else None
+        self._background = background
         self.calls = 0  # forward batches run: the benchmarks read this
         self.evaluations = 0  # inputs evaluated
 
@@ -145,6 +148,27 @@ class Predictor:
         if self.class_names and 0 <= target < len(self.class_names):
             return str(self.class_names[target])
         return str(target)
+
+    # ---- reference data ------------------------------------------------------------------------
+    @property
+    def background(self) -> np.ndarray | list | None:
+        """Reference inputs (a sample of training data) for SHAP, tabular LIME and deletion baselines.
+
+        For reference models it is drawn lazily from the training split; for other
+        models pass ``background=`` (an array, or a function that returns one).
+        """
+        if callable(self._background):
+            self._background = self._background()
+        return self._background
+
+    def require_background(self, method: str) -> np.ndarray | list:
+        background = self.background
+        if background is None or len(background) == 0:
+            raise ValueError(
+                f"{method} needs background data (a sample of typical inputs, e.g. 100 training rows): "
+                "pass background=... to explain(), or build Predictor(model, background=...)."
+            )
+        return background
 
     # ---- text ------------------------------------------------------------------------------
     @property

@@ -78,6 +78,14 @@ class ReferenceModel:
         data = load_dataset(self.spec.dataset, data_dir)
         return data.x_test[:limit], data.y_test[:limit]
 
+    def train_sample(self, n: int = 100, seed: int = 0, data_dir: str | os.PathLike | None = None) -> np.ndarray:
+        """A seeded random sample of training inputs: the background for SHAP, LIME and metrics."""
+        from .datasets import load_dataset
+
+        x_train = load_dataset(self.spec.dataset, data_dir).x_train
+        rows = np.random.default_rng(seed).choice(len(x_train), size=min(n, len(x_train)), replace=False)
+        return x_train[np.sort(rows)]
+
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         return np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0))
 

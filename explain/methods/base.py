@@ -10,6 +10,7 @@ provenance, the same way for every method.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
@@ -40,8 +41,11 @@ class Method:
     stochastic: ClassVar[bool] = False  # results depend on ``seed``
 
     def params(self) -> dict[str, Any]:
-        """Every parameter that changes the result (the seed included), JSON-friendly."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        """Every parameter that changes the result (the seed included), JSON-friendly.
+
+        Arrays (a background sample, say) are recorded by content hash and shape, not copied.
+        """
+        return {f.name: _summarise(getattr(self, f.name)) for f in dataclasses.fields(self) if not f.name.startswith("_")}
 
     @classmethod
     def applies_to(cls, predictor: Predictor) -> str | None:
@@ -57,3 +61,11 @@ class Method:
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         """Attributions for a batch of validated inputs (images ``(n, ...)``, texts, or rows)."""
         raise NotImplementedError
+
+
+def _summarise(value: Any) -> Any:
+    if isinstance(value, np.ndarray) or (isinstance(value, list) and len(value) > 20):
+        array = np.asarray(value)
+        digest = hashlib.sha256(array.tobytes() if array.dtype != object else repr(value).encode()).hexdigest()[:16]
+        return {"array_sha256": digest, "shape": list(array.shape), "dtype": str(array.dtype)}
+    return value
