@@ -1,45 +1,17 @@
-"""Train all four reference models on the real data and hold them to their quality gates.
-
-Slow (several minutes on two cores): the models are trained once per session.
-The data comes from the data-directory setting (``EXPLAIN_DATA_DIR``); without
-it the test downloads as usual, and offline with nothing found it is skipped,
-except in CI, where missing data is a failure.
-"""
+"""Train all four reference models on the real data and hold them to their quality gates."""
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import models
 from models.datasets import load_dataset
-from models.errors import DatasetNotFoundError
 from models.evaluation import evaluate
+
+from .conftest import GATES
 
 pytestmark = pytest.mark.integration
 
-GATES = {
-    "mnist_dense": ("accuracy", ">=", 0.91),
-    "mnist_cnn": ("accuracy", ">=", 0.965),
-    "imdb_cnn": ("accuracy", ">=", 0.87),
-    "housing_mlp": ("mae", "<=", 38_000),
-}
-
-
-@pytest.fixture(scope="session")
-def real_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    models_dir = tmp_path_factory.mktemp("real_artifacts")
-    try:
-        for name in GATES:
-            load_dataset(models.get_spec(name).dataset)
-    except DatasetNotFoundError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"real data not available: {exc}")
-    cards = {name: models.train(name, models_dir=models_dir, verbose=2) for name in GATES}
-    return models_dir, cards
 
 
 @pytest.mark.parametrize("name", list(GATES))
