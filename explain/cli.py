@@ -87,7 +87,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _app(args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(args.port)]
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(args.port),
+               "--browser.gatherUsageStats", "false"]  # works offline; sends nothing anywhere
     env = dict(os.environ)
     if args.models_dir:
         env["EXPLAIN_MODELS_DIR"] = args.models_dir
