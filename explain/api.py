@@ -7,7 +7,6 @@ checks, timing, provenance, and optional faithfulness scores.
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +17,7 @@ from .inputs import as_batch, check_targets
 from .methods.base import Attribution, Method
 from .predictor import Predictor, TextView
 
-_PREDICTORS: "weakref.WeakKeyDictionary[Any, Predictor]" = weakref.WeakKeyDictionary()
+_CACHE_ATTRIBUTE = "_explain_predictor"
 
 
 def as_predictor(model: Any, **options: Any) -> Predictor:
@@ -27,13 +26,15 @@ def as_predictor(model: Any, **options: Any) -> Predictor:
         return model
     if options:
         return Predictor(model, **options)
-    try:
-        cached = _PREDICTORS.get(model)
-    except TypeError:  # not weak-referenceable
-        return Predictor(model)
+    # Kept on the model object itself, so it lives and dies with the model (a reference
+    # cycle the garbage collector frees), unlike a global cache that would pin every model.
+    cached = getattr(model, _CACHE_ATTRIBUTE, None)
     if cached is None:
         cached = Predictor(model)
-        _PREDICTORS[model] = cached
+        try:
+            object.__setattr__(model, _CACHE_ATTRIBUTE, cached)
+        except (AttributeError, TypeError):  # objects that take no attributes: no caching
+            pass
     return cached
 
 
@@ -93,7 +94,11 @@ def explain_batch(
         from .metrics import score_explanations
 
         wanted = None if scores is True else list(scores)
-        explanations = score_explanations(predictor, explanations, metrics=wanted)
+        options = {}
+        method_background = getattr(explainer, "background", None)
+        if predictor.modality == "tabular" and predictor.background is None and method_background is not None:
+            options["baseline"] = np.asarray(method_background, dtype=np.float64).mean(axis=0)
+        explanations = score_explanations(predictor, explanations, metrics=wanted, **options)
     return explanations
 
 

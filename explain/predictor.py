@@ -105,7 +105,7 @@ class Predictor:
         chunks = []
         for start in range(0, n, self.batch_size):
             batch = x[start : start + self.batch_size]
-            out = self._forward(_as_model_input(batch, self.modality))
+            out = self._forward(_as_model_input(batch, self.modality, keras_model=self.keras_model is not None))
             chunks.append(np.asarray(out, dtype=np.float64).reshape(len(batch), -1))
             self.calls += 1
         self.evaluations += n
@@ -228,11 +228,15 @@ def _compiled_forward(model) -> Callable[[Any], np.ndarray]:
     return call
 
 
-def _as_model_input(batch: Any, modality: str):
+def _as_model_input(batch: Any, modality: str, keras_model: bool):
+    """Keras text models take a string tensor; plain functions get Python strings."""
     if modality == "text":
+        texts = [str(t) for t in batch]
+        if not keras_model:
+            return texts
         import tensorflow as tf
 
-        return tf.constant([str(t) for t in batch])
+        return tf.constant(texts)
     return np.asarray(batch, dtype=np.float32)
 
 

@@ -1,6 +1,7 @@
 """Facts recorded with every trained model and explanation so results can be reproduced."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 from importlib import metadata
@@ -10,6 +11,12 @@ TRACKED_PACKAGES = ("tensorflow", "keras", "numpy", "scikit-learn", "lime", "sha
 
 
 def library_versions(packages: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions (a fresh dict each call; the lookup itself is cached, it reads package metadata)."""
+    return dict(_versions(packages))
+
+
+@functools.lru_cache(maxsize=8)
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in packages:
         try:

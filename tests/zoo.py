@@ -108,8 +108,11 @@ def image_regression(seed: int = 0):
 def hot_region_model():
     """Class 1's score is the mean brightness of rows/cols 2-4, class 0's of the rest: the answer is known.
 
-    A fixed 1x1 convolution copies the image; a fixed mask layer then weights
-    the planted region, so Grad-CAM for class 1 must peak inside rows/cols 2-4.
+    A fixed 1x1 convolution copies the image and a fixed Dense layer weights the
+    planted region, so removing that region is what lowers class 1 (deletion
+    metrics rely on it).  Its spatially averaged gradients cancel, so plain
+    Grad-CAM is flat on it by construction; tests/test_cam.py builds a detector
+    model for the "Grad-CAM peaks on the planted region" invariant.
     """
     import keras
     from keras import layers

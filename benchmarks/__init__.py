@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks, run by hand; their figures go in the README."""
