@@ -159,6 +159,9 @@ class Predictor:
         """
         if callable(self._background):
             self._background = self._background()
+        if self._background is not None and self.modality != "text":
+            # float: methods compute x - background, which wraps around in uint8 pixels
+            self._background = np.asarray(self._background, dtype=np.float32)
         return self._background
 
     def require_background(self, method: str) -> np.ndarray | list:

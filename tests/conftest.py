@@ -5,7 +5,6 @@ test does can touch a developer's real artifacts or downloads.
 """
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 from pathlib import Path

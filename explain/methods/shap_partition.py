@@ -20,7 +20,7 @@ import numpy as np
 from ..predictor import MASK_TOKEN, Predictor, TextView
 from ..registry import register
 from .base import Attribution, Method
-from .shap_tabular import numpy_global_seed
+from ._shap_common import numpy_global_seed
 
 _TIE_BREAK_SEED = 0  # PartitionExplainer breaks priority ties with np.random: fixed, so results are deterministic
 

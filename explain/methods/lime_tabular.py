@@ -1,0 +1,122 @@
+"""LIME for tabular rows (``lime.lime_tabular``), classifiers and regressors alike.
+
+lime samples the neighbourhood from the background's statistics and fits the
+weighted ridge model; this module chooses the settings, scores all samples of
+a row in one ``predictor.predict`` call and returns one weight per feature,
+in feature order.
+
+``discretize_continuous=False`` by default (lime's own default is True).
+Without discretisation a weight is the local slope of the explained score per
+standard deviation of the feature (lime scales features by the background's
+std), so its sign is the direction in which the model responds to the feature
+(for a linear model, the sign of its coefficient) wherever the row sits.  With
+quartile discretisation a weight instead measures "being in this row's
+quartile versus the others": its sign flips with the row's quartile and the
+weights of two rows are not comparable.  Pass ``discretize_continuous=True``
+for lime's behaviour; ``meta["feature_conditions"]`` then names each
+feature's quartile condition (e.g. ``"x0 <= -0.67"``).
+
+Slopes say how the model responds, not what the row's values contributed:
+deletion/insertion metrics (which remove the most positive evidence first)
+score them poorly.  ``contributions=True`` returns slope x the row's z-score
+instead (the local model's term for each feature, relative to the background
+mean; for a linear model exactly ``w_i (x_i - mean_i)``, the SHAP value), so
+``sum + base_value`` is lime's local prediction.  With discretisation the two
+coincide (the row's indicator features are all 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..predictor import Predictor
+from ..registry import register
+from .base import Attribution, Method
+from .lime_image import lime_columns
+
+
+@register
+@dataclass
+class LimeTabular(Method):
+    """LIME on features: a weighted linear model of the target score around the row.
+
+    ``background``: reference rows (default ``predictor.require_background``)
+    whose means and stds set the sampling distribution.  ``sample_around_instance``
+    centres the samples on the row instead of on the background mean (lime's
+    option; more local).  ``kernel_width=None`` is lime's ``0.75 * sqrt(n_features)``.
+    Regression models use lime's regression mode.
+    """
+
+    name = "lime_tabular"
+    modalities = ("tabular",)
+    needs_keras = False
+    stochastic = True
+
+    num_samples: int = 5000
+    seed: int = 0
+    background: Any = None
+    discretize_continuous: bool = False
+    discretizer: str = "quartile"
+    sample_around_instance: bool = False
+    kernel_width: float | None = None
+    feature_selection: str = "auto"
+    contributions: bool = False
+
+    def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
+        if self.num_samples < 2:
+            raise ValueError(f"num_samples must be at least 2 (the row itself and one perturbation), got {self.num_samples}.")
+        background = self._background(predictor, np.shape(inputs)[1])
+        return [self._one(predictor, background, np.asarray(row, dtype=np.float64), t) for row, t in zip(inputs, targets)]
+
+    def _background(self, predictor: Predictor, n_features: int) -> np.ndarray:
+        raw = self.background if self.background is not None else predictor.require_background(self.name)
+        background = np.asarray(raw, dtype=np.float64)
+        if background.ndim != 2 or background.shape[1] != n_features or len(background) < 2:
+            raise ValueError(f"lime_tabular needs background rows of shape (n >= 2, {n_features}), got {background.shape}.")
+        return background
+
+    def _one(self, predictor: Predictor, background: np.ndarray, row: np.ndarray, target: int | None) -> Attribution:
+        from lime.lime_tabular import LimeTabularExplainer
+
+        regression = predictor.output == "regression"
+
+        def predict_fn(rows: np.ndarray) -> np.ndarray:
+            columns = lime_columns(predictor, predictor.predict(np.asarray(rows, dtype=np.float32)))
+            return columns[:, 0] if regression else columns
+
+        names = list(predictor.feature_names) if predictor.feature_names else [f"x{i}" for i in range(row.size)]
+        # A fresh explainer per row: its random state starts at `seed`, so a row's explanation
+        # does not depend on which rows were explained before it in the batch.
+        explainer = LimeTabularExplainer(
+            background, mode="regression" if regression else "classification", feature_names=names,
+            discretize_continuous=self.discretize_continuous, discretizer=self.discretizer,
+            sample_around_instance=self.sample_around_instance, kernel_width=self.kernel_width,
+            feature_selection=self.feature_selection, random_state=self.seed,
+        )
+        label = 1 if regression else int(target)  # lime stores a regression's weights under label 1 (label 0 negated)
+        result = explainer.explain_instance(
+            row, predict_fn, labels=(label,), num_features=row.size, num_samples=self.num_samples,
+        )
+        weights = np.zeros(row.size)
+        for feature, weight in result.local_exp[label]:
+            weights[feature] = weight
+        if self.contributions:  # lime's feature values of the row: z-scores, or 1 for each indicator
+            weights = weights * np.asarray(result.domain_mapper.scaled_row, dtype=np.float64)
+        meta: dict[str, Any] = {
+            "intercept": float(np.ravel(result.intercept[label])[0]),
+            "score": float(result.score),
+            "local_prediction": float(np.ravel(result.local_pred)[0]),
+            "n_evaluations": int(self.num_samples),
+            "weights_are": _meaning(self.discretize_continuous, self.contributions),
+        }
+        if self.discretize_continuous:
+            meta["feature_conditions"] = list(result.domain_mapper.discretized_feature_names)
+        return Attribution(attributions=weights, base_value=meta["intercept"], meta=meta)
+
+
+def _meaning(discretized: bool, contributions: bool) -> str:
+    if discretized:
+        return "effects of the row's quartile conditions (meta['feature_conditions'])"
+    return "slope x z-score: contributions relative to the background mean" if contributions else "slopes per background std"
