@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import zoo
+import zoo as z
 from explain import explain
 from explain.inputs import as_batch, check_targets
 from explain.predictor import MASK_TOKEN, Predictor
@@ -53,10 +53,10 @@ def test_text_view_uses_the_models_own_tokenizer_and_window(zoo) -> None:
 
 def test_plain_functions_need_a_modality_and_class_names_for_multiclass() -> None:
     with pytest.raises(ValueError, match="modality="):
-        Predictor(zoo.linear_function)
+        Predictor(z.linear_function)
     with pytest.raises(ValueError, match="class_names"):
-        Predictor(zoo.linear_function, modality="tabular", output="multiclass")
-    predictor = Predictor(zoo.keyword_function, modality="text", class_names=["negative", "positive"])
+        Predictor(z.linear_function, modality="tabular", output="multiclass")
+    predictor = Predictor(z.keyword_function, modality="text", class_names=["negative", "positive"])
     assert predictor.output == "binary" and predictor.keras_model is None
     with pytest.raises(TypeError, match="Keras model"):
         Predictor(42)
@@ -120,7 +120,7 @@ def test_method_that_does_not_apply_says_so(zoo) -> None:
     with pytest.raises(ValueError, match="not tabular inputs.*Methods for this model: .*kernel_shap"):
         explain(zoo["tabular_linear"], np.zeros(4), "gradcam")
     with pytest.raises(ValueError, match="needs a Keras model"):
-        explain(Predictor(zoo.keyword_function, modality="text", class_names=["n", "p"]), "great film", "gradcam")
+        explain(Predictor(z.keyword_function, modality="text", class_names=["n", "p"]), "great film", "gradcam")
 
 
 def test_unknown_parameter_lists_the_accepted_ones(zoo, images) -> None:

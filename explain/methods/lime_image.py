@@ -10,9 +10,14 @@ and scores them in large batches.  The random draws are lime's own, in lime's
 order: with the same seed, segment weights equal those of stock
 ``LimeImageExplainer(random_state=seed).explain_instance(...)``.
 
-Default segmentation, measured on 10 MNIST test digits with mnist_cnn and
-1000 samples (top-5 segment agreement across 5 seeds): a 7 x 7 grid of 4 x 4
-patches is the most stable choice; see the lead's report for the numbers.
+Defaults, measured with mnist_cnn on its first 10 test digits (top-5 segment
+agreement across seeds 0-4; deletion AUC normalised, 0 = score gone at once):
+1000 samples on a 7 x 7 grid of 4 x 4 patches gives stability 0.90 (min 0.80)
+and deletion AUC 0.003; slic (~38 segments) 0.82 (min 0.54) / 0.025; a
+100-patch grid 0.83 / 0.047; 500 samples on the 49-patch grid 0.87 (min 0.74).
+quickshift and felzenszwalb give ~20 segments on a digit (the black background
+stays one segment).  Speed: ~0.22 s per digit, 1.2x one predict call on the
+1000 perturbed images, ~40x faster than stock lime with ``model.predict``.
 """
 from __future__ import annotations
 
@@ -63,6 +68,17 @@ def lime_label(predictor: Predictor, target: int | None) -> int:
     return 0 if predictor.output == "regression" else int(target)
 
 
+FEATURE_SELECTIONS = ("auto", "none", "highest_weights", "forward_selection", "lasso_path")
+
+
+def check_lime_settings(method: Any) -> None:
+    """Checks lime itself does not make (it returns ``None`` features for an unknown selection, then crashes)."""
+    if method.feature_selection not in FEATURE_SELECTIONS:
+        raise ValueError(f"Unknown feature_selection {method.feature_selection!r}; lime knows {', '.join(FEATURE_SELECTIONS)}.")
+    if method.num_samples < 2:
+        raise ValueError(f"num_samples must be at least 2 (the input itself and one perturbation), got {method.num_samples}.")
+
+
 @register
 @dataclass
 class LimeImage(Method):
@@ -97,10 +113,9 @@ class LimeImage(Method):
         return [self._one(predictor, np.asarray(x, dtype=np.float32), t) for x, t in zip(inputs, targets)]
 
     def _check(self) -> None:
+        check_lime_settings(self)
         if self.segmentation not in SEGMENTATIONS:
             raise ValueError(f"Unknown segmentation {self.segmentation!r}; use one of {', '.join(SEGMENTATIONS)}.")
-        if self.num_samples < 2:
-            raise ValueError(f"num_samples must be at least 2 (the image itself and one perturbation), got {self.num_samples}.")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
 

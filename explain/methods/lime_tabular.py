@@ -18,11 +18,19 @@ feature's quartile condition (e.g. ``"x0 <= -0.67"``).
 
 Slopes say how the model responds, not what the row's values contributed:
 deletion/insertion metrics (which remove the most positive evidence first)
-score them poorly.  ``contributions=True`` returns slope x the row's z-score
-instead (the local model's term for each feature, relative to the background
+score them poorly.  So by default (``contributions=True``) the attributions are
+slope x the row's z-score (the local model's term for each feature, relative to the background
 mean; for a linear model exactly ``w_i (x_i - mean_i)``, the SHAP value), so
 ``sum + base_value`` is lime's local prediction.  With discretisation the two
-coincide (the row's indicator features are all 1).
+coincide (the row's indicator features are all 1).  ``contributions=False``
+gives the raw slopes.  Contributions are the default because they answer the
+question every other method answers (what pushed *this* prediction) and are
+comparable with SHAP values.
+
+Measured with housing_mlp on its first 10 test rows, 5000 samples, seeds 0-4:
+top-5 stability 1.00 for slopes (deletion AUC normalised 1.35: worse than
+random, see above), 0.97 for contributions (deletion AUC -0.01), 1.00 with
+quartiles (0.25); ~20 ms per row.
 """
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ import numpy as np
 from ..predictor import Predictor
 from ..registry import register
 from .base import Attribution, Method
-from .lime_image import lime_columns
+from .lime_image import check_lime_settings, lime_columns
 
 
 @register
@@ -62,11 +70,10 @@ class LimeTabular(Method):
     sample_around_instance: bool = False
     kernel_width: float | None = None
     feature_selection: str = "auto"
-    contributions: bool = False
+    contributions: bool = True
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        if self.num_samples < 2:
-            raise ValueError(f"num_samples must be at least 2 (the row itself and one perturbation), got {self.num_samples}.")
+        check_lime_settings(self)
         background = self._background(predictor, np.shape(inputs)[1])
         return [self._one(predictor, background, np.asarray(row, dtype=np.float64), t) for row, t in zip(inputs, targets)]
 
