@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import time
 from typing import Any, Callable, Sequence
@@ -20,6 +19,17 @@ def reference(name: str) -> "models.ReferenceModel":
     return models.load(name)
 
 
+def explainable_inputs(ref: "models.ReferenceModel", n: int):
+    """The first ``n`` test inputs; reviews cut to the part the model reads (its window)."""
+    from explain.api import as_predictor
+
+    x, _ = ref.test_split(limit=n)
+    if ref.spec.dataset != "imdb":
+        return x
+    predictor = as_predictor(ref)
+    return [predictor.join_tokens(predictor.text_view(text).tokens) for text in x]
+
+
 def timed(fn: Callable[[], Any], repeat: int = 3, warmup: int = 1) -> tuple[float, Any]:
     """Median wall time of ``fn`` over ``repeat`` runs after ``warmup`` runs, and its last result."""
     result = None
@@ -33,9 +43,19 @@ def timed(fn: Callable[[], Any], repeat: int = 3, warmup: int = 1) -> tuple[floa
     return statistics.median(times), result
 
 
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def memory_mib() -> dict[str, float]:
+    """Current and peak resident memory of this process, from /proc (Linux).
+
+    Not ``resource.getrusage().ru_maxrss``: Linux carries that over fork and exec,
+    so a child process would report its parent's peak.
+    """
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":", 1)
+                fields[key] = float(value.split()[0]) / 1024  # kB -> MiB
+    return {"current": fields["VmRSS"], "peak": fields["VmHWM"]}
 
 
 def table(rows: Sequence[dict[str, Any]], title: str | None = None) -> str:

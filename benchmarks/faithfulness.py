@@ -16,38 +16,29 @@ import time
 
 import numpy as np
 
-from benchmarks.common import reference, table
+from benchmarks.common import explainable_inputs, reference, table
 from explain import explain_batch, metrics
-from explain.api import as_predictor
 
 # reference model and the methods whose deletion curves are scored
 DELETION = {
-    "mnist": ("mnist_cnn", ["lime_image", "gradient_shap", "partition_shap", "gradcam", "gradcam_pp"]),
+    "mnist": ("mnist_cnn", ["lime_image", "gradient_shap", "deep_shap", "partition_shap", "gradcam", "gradcam_pp"]),
     "imdb": ("imdb_cnn", ["lime_text", "partition_shap", "gradcam"]),
-    "housing": ("housing_mlp", ["lime_tabular", "kernel_shap", "exact_shap", "gradient_shap"]),
+    "housing": ("housing_mlp", ["lime_tabular", "kernel_shap", "exact_shap", "gradient_shap", "deep_shap"]),
 }
 ADDITIVITY_TOLERANCE = {"exact_shap": 1e-6, "kernel_shap": 1e-6, "partition_shap": 1e-6, "gradient_shap": 1e-2, "deep_shap": 1e-2}
-RANDOMISATION = [("mnist_cnn", "gradcam"), ("mnist_cnn", "gradient_shap"), ("imdb_cnn", "gradcam"), ("housing_mlp", "gradient_shap")]
+RANDOMISATION = [("mnist_cnn", "gradcam"), ("mnist_cnn", "gradient_shap"), ("mnist_cnn", "deep_shap"),
+                 ("imdb_cnn", "gradcam"), ("housing_mlp", "gradient_shap"), ("housing_mlp", "deep_shap")]
 STABILITY = [("mnist_cnn", "lime_image", 10), ("imdb_cnn", "lime_text", 5), ("housing_mlp", "lime_tabular", 10)]
 
 
-def test_inputs(ref, n: int):
-    """The first ``n`` test inputs; reviews cut to the part the model reads (its window)."""
-    x, _ = ref.test_split(limit=n)
-    if ref.spec.dataset != "imdb":
-        return x
-    predictor = as_predictor(ref)
-    return [predictor.join_tokens(predictor.text_view(text).tokens) for text in x]
-
-
-def deletion_rows(n: int, only: set[str]) -> tuple[list[dict], list[dict]]:
+def deletion_rows(n: int, only: set[str], methods: set[str] | None = None) -> tuple[list[dict], list[dict]]:
     deletion, additivity = [], []
-    for key, (name, methods) in DELETION.items():
+    for key, (name, chosen) in DELETION.items():
         if key not in only:
             continue
         ref = reference(name)
-        x = test_inputs(ref, n)
-        for method in methods:
+        x = explainable_inputs(ref, n)
+        for method in [m for m in chosen if methods is None or m in methods]:
             started = time.perf_counter()
             explanations = explain_batch(ref, x, method)
             seconds = time.perf_counter() - started
@@ -76,13 +67,13 @@ def deletion_rows(n: int, only: set[str]) -> tuple[list[dict], list[dict]]:
     return deletion, additivity
 
 
-def randomisation_rows(n: int, only: set[str]) -> list[dict]:
+def randomisation_rows(n: int, only: set[str], methods: set[str] | None = None) -> list[dict]:
     rows = []
     for name, method in RANDOMISATION:
-        if not any(name.startswith(k) for k in only):
+        if not any(name.startswith(k) for k in only) or (methods is not None and method not in methods):
             continue
         ref = reference(name)
-        results = metrics.randomisation_check(ref, test_inputs(ref, n), method)
+        results = metrics.randomisation_check(ref, explainable_inputs(ref, n), method)
         values = np.array([r["spearman_abs"] for r in results], dtype=float)
         rows.append({"model": name, "method": method, "n": int(np.isfinite(values).sum()),
                      "mean Spearman |attr|": float(np.nanmean(values)), "median": float(np.nanmedian(values)),
@@ -91,13 +82,13 @@ def randomisation_rows(n: int, only: set[str]) -> list[dict]:
     return rows
 
 
-def stability_rows(only: set[str]) -> list[dict]:
+def stability_rows(only: set[str], methods: set[str] | None = None) -> list[dict]:
     rows = []
     for name, method, n in STABILITY:
-        if not any(name.startswith(k) for k in only):
+        if not any(name.startswith(k) for k in only) or (methods is not None and method not in methods):
             continue
         ref = reference(name)
-        results = metrics.stability(ref, test_inputs(ref, n), method, n_seeds=5, k=5)
+        results = metrics.stability(ref, explainable_inputs(ref, n), method, n_seeds=5, k=5)
         values = np.array([r["stability_topk"] for r in results])
         rows.append({"model": name, "method": method, "inputs": len(values), "seeds": 5,
                      "top-5 agreement (mean)": float(values.mean()), "min": float(values.min()),
@@ -110,12 +101,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="test inputs per model for deletion and additivity")
     parser.add_argument("--n-random", type=int, default=50, help="test inputs per model for the randomisation check")
-    parser.add_argument("--only", default="mnist,imdb,housing")
+    parser.add_argument("--only", default="mnist,imdb,housing", help="data sets to run")
+    parser.add_argument("--methods", help="comma-separated methods to run (default: all)")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    deletion, additivity = deletion_rows(args.n, only)
-    randomisation = randomisation_rows(args.n_random, only)
-    stability = stability_rows(only)
+    methods = set(args.methods.split(",")) if args.methods else None
+    deletion, additivity = deletion_rows(args.n, only, methods)
+    randomisation = randomisation_rows(args.n_random, only, methods)
+    stability = stability_rows(only, methods)
     print(table(deletion, "Deletion AUC against a random-order baseline"))
     print(table(additivity, "SHAP additivity"))
     print(table(randomisation, "Randomisation sanity check"))

@@ -79,30 +79,27 @@ def image_nested(seed: int = 0):
     return keras.Model(inputs, outputs, name="image_nested")
 
 
-def image_binary(seed: int = 0):
-    """A single-sigmoid image model."""
+def _single_unit_image(name: str, activation: str | None, seed: int):
     import keras
     from keras import layers
 
     _seed(seed)
     inputs = keras.Input(IMAGE_SHAPE + (1,))
-    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="bin_conv")(inputs)
+    prefix = "bin" if activation == "sigmoid" else "reg"
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name=f"{prefix}_conv")(inputs)
     x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(1, activation="sigmoid")(x)
-    return keras.Model(inputs, outputs, name="image_binary")
+    outputs = layers.Dense(1, activation=activation)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def image_binary(seed: int = 0):
+    """A single-sigmoid image model."""
+    return _single_unit_image("image_binary", "sigmoid", seed)
 
 
 def image_regression(seed: int = 0):
     """A scalar-regression image model."""
-    import keras
-    from keras import layers
-
-    _seed(seed)
-    inputs = keras.Input(IMAGE_SHAPE + (1,))
-    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="reg_conv")(inputs)
-    x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(1)(x)
-    return keras.Model(inputs, outputs, name="image_regression")
+    return _single_unit_image("image_regression", None, seed)
 
 
 def hot_region_model():
