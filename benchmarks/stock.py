@@ -47,7 +47,7 @@ def lime_image_rows(n: int = 3, num_samples: int = 1000) -> list[dict]:
         floor = _per_input(lambda: predictor.predict(np.resize(image, (num_samples, 28, 28))), 1)
         rows.append({"image": i, "ours s": ours_s, "stock s": stock_s, "speed-up": stock_s / ours_s,
                      "floor s (1,000 batched forwards)": floor, "ours / floor": ours_s / floor,
-                     "max |weight difference|": float(np.max(np.abs(weights - ours_weights)))})
+                     "max abs weight difference": float(np.max(np.abs(weights - ours_weights)))})
     return rows
 
 
