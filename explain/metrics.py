@@ -8,6 +8,7 @@
 - :func:`randomisation_check` (Adebayo et al., 2018): do attributions change when
   the model's learned weights are re-initialised?  They should.
 - :func:`stability`: do top-k features agree across method seeds?
+- :func:`agreement`: do different methods agree on one input (rank correlation, top-k overlap)?
 - :func:`bootstrap_ci`, and :func:`score_explanations` (``explain(..., scores=True)``).
 
 Units: pixels for images (whole segments when ``meta["segments"]`` is set),
@@ -324,8 +325,6 @@ def randomisation_check(model: Any, inputs: Any, method: str | Method, *, target
     that passes the check has low ``spearman_abs`` (Adebayo et al. rank absolute
     values); nan when an attribution map is constant.
     """
-    from scipy.stats import spearmanr
-
     predictor = as_predictor(model)
     trained = explain_batch(predictor, inputs, method, targets, **params)
     shuffled = Predictor(
@@ -334,16 +333,43 @@ def randomisation_check(model: Any, inputs: Any, method: str | Method, *, target
         batch_size=predictor.batch_size, name=f"{predictor.name}_randomised", background=lambda: predictor.background,
     )
     randomised = explain_batch(shuffled, inputs, method, [e.target for e in trained], **params)
-    results = []
-    for a, b in zip(trained, randomised):
-        x, y = np.ravel(a.attributions), np.ravel(b.attributions)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant input: nan, documented
-            results.append({
-                "spearman_abs": float(spearmanr(np.abs(x), np.abs(y)).statistic),
-                "spearman": float(spearmanr(x, y).statistic),
-            })
-    return results
+    return [rank_correlation(a.attributions, b.attributions) for a, b in zip(trained, randomised)]
+
+
+def rank_correlation(a: Any, b: Any) -> dict[str, float]:
+    """Spearman correlation of two attribution maps, signed and of absolute values (nan if one is constant)."""
+    from scipy.stats import spearmanr
+
+    x, y = np.ravel(np.asarray(a, dtype=float)), np.ravel(np.asarray(b, dtype=float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input: nan, documented
+        return {
+            "spearman_abs": float(spearmanr(np.abs(x), np.abs(y)).statistic),
+            "spearman": float(spearmanr(x, y).statistic),
+        }
+
+
+def agreement(explanations: Sequence[Explanation], k: int = 5):
+    """How far the methods explaining one input agree: a row per pair of methods.
+
+    Columns: ``spearman`` (signed rank correlation of attributions),
+    ``spearman_abs`` (of their magnitudes: do they find the same units important,
+    whatever the sign) and ``top_k`` (share of the k strongest units in common).
+    All explanations must explain the same input (same attribution shape).
+    """
+    import pandas as pd
+
+    explanations = list(explanations)
+    if len(explanations) < 2:
+        raise ValueError("agreement compares methods: pass at least two explanations of the same input.")
+    shapes = {np.shape(e.attributions) for e in explanations}
+    if len(shapes) != 1 or len({e.modality for e in explanations}) != 1:
+        raise ValueError(f"agreement needs explanations of one input; got attribution shapes {sorted(shapes)}.")
+    rows = []
+    for a, b in itertools.combinations(explanations, 2):
+        rows.append({"method_a": a.method, "method_b": b.method, **rank_correlation(a.attributions, b.attributions),
+                     f"top_{k}": topk_agreement(a, b, k)})
+    return pd.DataFrame(rows, columns=["method_a", "method_b", "spearman_abs", "spearman", f"top_{k}"])
 
 
 def _keras_model(model: Any):

@@ -327,6 +327,25 @@ def test_topk_agreement_counts_units_and_ranks_segments_by_weight(zoo) -> None:
     assert M.topk_agreement(sa, sb, 2) == 0.5  # segments 0,1 vs 0,2 (pixels would say 1.0: all in segment 0)
 
 
+def test_agreement_ranks_method_pairs_and_refuses_different_inputs(zoo) -> None:
+    predictor = Predictor(zoo["tabular_linear"], background=np.zeros((1, 4)))
+    x = np.zeros(4, dtype=np.float32)
+    same = explanation(predictor, x, [4.0, 3.0, -2.0, 1.0], None)
+    flipped = explanation(predictor, x, [-4.0, -3.0, 2.0, -1.0], None)
+    reordered = explanation(predictor, x, [1.0, 2.0, 3.0, 4.0], None)
+    table = M.agreement([same, flipped, reordered], k=2)
+    assert list(table.columns) == ["method_a", "method_b", "spearman_abs", "spearman", "top_2"]
+    assert len(table) == 3
+    first, second, _ = table.to_dict("records")
+    assert first["spearman"] == pytest.approx(-1.0) and first["spearman_abs"] == pytest.approx(1.0) and first["top_2"] == 1.0
+    assert second["spearman_abs"] == pytest.approx(-1.0) and second["top_2"] == 0.0  # |4,3,2,1| against 1,2,3,4
+    image = explanation(Predictor(zoo["image_functional"]), np.zeros(Z.IMAGE_SHAPE, np.float32), np.ones(Z.IMAGE_SHAPE), 0)
+    with pytest.raises(ValueError, match="one input"):
+        M.agreement([same, image])
+    with pytest.raises(ValueError, match="at least two"):
+        M.agreement([same])
+
+
 # ---- bootstrap --------------------------------------------------------------------------------------
 def test_bootstrap_ci_brackets_the_mean_and_is_seeded() -> None:
     values = np.random.default_rng(0).normal(1.0, 1.0, 60)
