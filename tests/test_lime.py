@@ -69,8 +69,10 @@ def test_lime_image_equals_stock_lime_under_the_same_seed(zoo, images):
         weights = np.zeros(16)
         for segment_id, weight in stock.local_exp[ours.target]:
             weights[segment_id] = weight
-        np.testing.assert_array_equal(ours.attributions, weights[stock.segments])
-        assert ours.base_value == stock.intercept[ours.target]
+        # Same perturbations, same kernel weights, same ridge fit: only float32 rounding of the model's outputs
+        # differs, because stock lime predicts in batches of 10 and we predict all samples at once.
+        np.testing.assert_allclose(ours.attributions, weights[stock.segments], rtol=1e-4, atol=1e-9)
+        assert ours.base_value == pytest.approx(stock.intercept[ours.target], rel=1e-5)
         assert ours.meta["score"] == stock.score or len(stock.top_labels) > 1  # lime keeps the last label's R^2
         assert ours.meta["n_evaluations"] == 200
 

@@ -122,7 +122,7 @@ def test_one_predict_call_per_explanation_and_per_batch(hot) -> None:
     assert predictor.calls == before + 1
 
 
-def test_large_batches_are_scored_in_groups_with_identical_results(hot, monkeypatch) -> None:
+def test_large_batches_are_scored_in_groups_with_the_same_results(hot, monkeypatch) -> None:
     predictor, image = hot
     batch = [explanation(predictor, image, a, t) for a, t in ((REGION, 1), (-REGION, 1), (REGION, 0))]
     together = M.curves(predictor, batch)
@@ -130,8 +130,10 @@ def test_large_batches_are_scored_in_groups_with_identical_results(hot, monkeypa
     before = predictor.calls
     grouped = M.curves(predictor, batch)
     assert predictor.calls == before + 3
-    for a, b in zip(together, grouped):
-        assert all(np.array_equal(a[k].scores, b[k].scores) and a[k].random_auc == b[k].random_auc for k in M.CURVES)
+    for a, b in zip(together, grouped):  # equal up to float32 rounding: the CPU kernels depend on the batch size
+        for kind in M.CURVES:
+            np.testing.assert_allclose(a[kind].scores, b[kind].scores, rtol=1e-5, atol=1e-7)
+            assert a[kind].random_auc == pytest.approx(b[kind].random_auc, rel=1e-5)
 
 
 def test_exact_deletion_curve_on_a_linear_model(zoo, background) -> None:
