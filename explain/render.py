@@ -55,7 +55,7 @@ def caption(explanation: Explanation) -> str:
     prediction = np.ravel(explanation.prediction)
     if explanation.target is None:
         if prediction.size:
-            parts.append(f"prediction {prediction[0]:,.4g}")
+            parts.append(f"prediction {_format_value(prediction[0])}")
     else:
         name = explanation.target_name or str(explanation.target)
         parts.append(f"class {name} (p = {_target_probability(explanation):.3g})")
@@ -163,22 +163,25 @@ def waterfall(explanation: Explanation, *, max_features: int = 10) -> Figure:
     position = float(explanation.base_value)
     for row, (label, value) in enumerate(steps):
         ax.barh(row, value, left=position, color=POSITIVE if value >= 0 else NEGATIVE)
-        ax.text(position + value, row, f" {value:+,.3g}", va="center", fontsize=7,
+        ax.text(position + value, row, f" {_format_value(value, signed=True)} ", va="center", fontsize=7,
                 ha="left" if value >= 0 else "right")
         position += value
     ax.set_yticks(range(len(steps)), [label for label, _ in steps], fontsize=8)
     ax.invert_yaxis()
     ax.axvline(float(explanation.base_value), color="grey", linestyle=":", linewidth=0.8)
     ax.axvline(position, color="black", linewidth=0.8)
-    ax.set_xlabel(f"base value {explanation.base_value:,.4g}  →  {position:,.4g}", fontsize=8)
+    ax.margins(x=0.2)  # room for the value labels at the ends of the bars
+    ax.set_xlabel(f"base value {_format_value(explanation.base_value)}  →  {_format_value(position)}", fontsize=8)
     ax.set_title(caption(explanation), fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def _format_value(value: Any) -> str:
+def _format_value(value: Any, *, signed: bool = False) -> str:
+    """Readable numbers: thousands separators for large values (dollars), 4 significant digits otherwise."""
     value = float(value)
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    sign = "+" if signed else ""
+    return f"{value:{sign},.0f}" if abs(value) >= 1000 else f"{value:{sign}.4g}"
 
 
 # ---- bytes and HTML ---------------------------------------------------------------------------

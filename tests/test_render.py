@@ -35,7 +35,7 @@ def test_caption_names_method_class_probability_and_runtime(image_explanation) -
     binary = make("tabular", [1.0], np.zeros(1), labels=["a"], target=0, prediction=(0.9,))
     assert "(p = 0.1)" in render.caption(binary)  # a single sigmoid: class 0 is 1 - p
     regression = make("tabular", [1.0], np.zeros(1), labels=["a"], target=None, prediction=(123456.0,))
-    assert "prediction 1.235e+05" in render.caption(regression)
+    assert "prediction 123,456" in render.caption(regression)
 
 
 def test_heatmap_colour_scale_is_symmetric_around_zero(image_explanation) -> None:
