@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import registry
 from .api import as_predictor, explain_batch, make_method
 from .explanation import Explanation
 from .methods.base import Method
@@ -489,7 +490,8 @@ def score_explanations(
 ) -> list[Explanation]:
     """The explanations with ``.scores`` filled in (all floats).
 
-    Default: deletion, plus additivity when the explanations have a base value.
+    Default: deletion, plus additivity for methods that promise it (SHAP; a LIME
+    intercept is no base value that attributions add up to, so it is not scored).
     ``metrics`` picks from ``METRICS``; asking for additivity without a base value
     is an error.  ``options`` go to :func:`curves` (steps, baseline, n_random, seed).
     """
@@ -505,13 +507,19 @@ def score_explanations(
         scores: dict[str, float] = {}
         for curve in found.values():
             scores.update(curve.summary())
-        if "additivity" in wanted and (explanation.base_value is not None or metrics is not None):
+        if "additivity" in wanted and (metrics is not None or _promises_additivity(explanation)):
             scores.update(additivity(predictor, explanation))
         scored.append(explanation.with_scores(**scores))
     return scored
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+def _promises_additivity(explanation: Explanation) -> bool:
+    if explanation.base_value is None or explanation.method not in registry.names():
+        return False
+    return registry.get(explanation.method).additive
+
+
 def _tokens(explanation: Explanation) -> list[str]:
     tokens = list(explanation.labels if explanation.labels is not None else explanation.data)
     if len(tokens) != np.size(explanation.attributions):

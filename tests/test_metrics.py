@@ -1,6 +1,7 @@
 """Metrics score hand-made explanations whose right answers are known, on the tiny zoo models."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -241,10 +242,14 @@ def test_score_explanations_attaches_json_friendly_floats(zoo, background) -> No
     predictor = Predictor(zoo["tabular_linear"], background=background)
     x = np.array([0.5, -1.0, 2.0, 1.0], dtype=np.float32)
     phi = Z.LINEAR_WEIGHTS * (x - background.mean(axis=0))
-    with_base = explanation(predictor, x, phi, None, base_value=0.0)
-    [scored, plain] = M.score_explanations(predictor, [with_base, explanation(predictor, x, phi, None)])
+    with_base = dataclasses.replace(explanation(predictor, x, phi, None, base_value=0.0), method="exact_shap")
+    lime_like = dataclasses.replace(with_base, method="lime_tabular")  # an intercept, not a SHAP base value
+    [scored, plain, lime] = M.score_explanations(predictor, [with_base, explanation(predictor, x, phi, None), lime_like])
     assert {"deletion_auc", "deletion_random_auc", "deletion_gain", "additivity_error"} <= set(scored.scores)
     assert "additivity_error" not in plain.scores and "insertion_auc" not in plain.scores
+    assert "additivity_error" not in lime.scores and "deletion_gain" in lime.scores
+    [asked] = M.score_explanations(predictor, [lime_like], metrics=["additivity"])
+    assert "additivity_error" in asked.scores  # computed when asked for explicitly
     assert all(type(v) is float for v in scored.scores.values())
     assert json.loads(scored.to_json())["scores"]["deletion_gain"] == scored.scores["deletion_gain"]
     [only] = M.score_explanations(predictor, [with_base], metrics=["insertion"])

@@ -39,6 +39,7 @@ class Method:
     needs_keras: ClassVar[bool] = False  # gradients or layer access: a plain function will not do
     outputs: ClassVar[tuple[str, ...]] = ("multiclass", "binary", "regression")
     stochastic: ClassVar[bool] = False  # results depend on ``seed``
+    additive: ClassVar[bool] = False  # attributions sum to output - base_value (SHAP); LIME's intercept does not
 
     def params(self) -> dict[str, Any]:
         """Every parameter that changes the result (the seed included), JSON-friendly.

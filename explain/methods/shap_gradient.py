@@ -136,6 +136,7 @@ class GradientShap(Method):
     modalities = ("image", "tabular")
     needs_keras = True
     stochastic = True
+    additive = True
 
     background: Any = None
     nsamples: int = 200
@@ -214,6 +215,7 @@ class DeepShap(Method):
     """
 
     name = "deep_shap"
+    additive = True
     modalities = ("image", "tabular")
     needs_keras = True
 

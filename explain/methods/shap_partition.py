@@ -75,6 +75,7 @@ class PartitionShap(Method):
     """
 
     name = "partition_shap"
+    additive = True
     modalities = ("image", "text")
 
     max_evals: int = 500

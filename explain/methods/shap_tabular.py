@@ -47,6 +47,7 @@ class KernelShap(Method):
     """
 
     name = "kernel_shap"
+    additive = True
     modalities = ("tabular",)
     stochastic = True
 
@@ -108,6 +109,7 @@ class ExactShap(Method):
     """
 
     name = "exact_shap"
+    additive = True
     modalities = ("tabular",)
 
     background: Any = None
