@@ -61,12 +61,16 @@ def explain_batch(
     *,
     truncate: bool = False,
     scores: bool | Sequence[str] = False,
+    store: Any = None,
     **params: Any,
 ) -> list[Explanation]:
     """Explain many inputs with one method; returns one :class:`Explanation` per input.
 
     ``targets`` is one class index for all inputs, one per input, or ``None``
-    for the predicted class (regression: always ``None``).
+    for the predicted class (regression: always ``None``).  ``store`` (an
+    :class:`~explain.store.ExplanationStore`, a path, or ``True`` for the default
+    path) answers requests already made from the store and computes only the
+    missing inputs, in one batched call, saving them for next time.
     """
     predictor = as_predictor(model)
     explainer = make_method(method, **params)
@@ -74,6 +78,12 @@ def explain_batch(
     if reason is not None:
         raise ValueError(f"{reason}. Methods for this model: {', '.join(registry.available(predictor))}.")
     batch, _ = as_batch(predictor, inputs, truncate=truncate)
+    if store is not None and store is not False:
+        from .store import explain_stored
+
+        return explain_stored(store, predictor, explainer, batch, targets, truncate=truncate, scores=scores,
+                              compute=lambda subset, chosen: explain_batch(predictor, subset, explainer, chosen,
+                                                                           truncate=truncate, scores=scores))
     model_inputs = [v.text for v in batch] if predictor.modality == "text" else batch
     outputs = predictor.predict(model_inputs)
     if targets is None or isinstance(targets, (int, np.integer)):
@@ -110,6 +120,7 @@ def explain(
     *,
     truncate: bool = False,
     scores: bool | Sequence[str] = False,
+    store: Any = None,
     **params: Any,
 ) -> Explanation | list[Explanation]:
     """Explain one input (or, given a batch, each input) of ``model`` with ``method``.
@@ -118,7 +129,7 @@ def explain(
     """
     predictor = as_predictor(model)
     _, single = as_batch(predictor, x, truncate=truncate) if not isinstance(x, str) else (None, True)
-    results = explain_batch(predictor, x, method, target, truncate=truncate, scores=scores, **params)
+    results = explain_batch(predictor, x, method, target, truncate=truncate, scores=scores, store=store, **params)
     return results[0] if single else results
 
 
