@@ -9,11 +9,26 @@
 from __future__ import annotations
 
 from .api import as_predictor, available, explain, explain_batch
+from .audit import audit, audit_summary
 from .explanation import Explanation
 from .predictor import Predictor
 from .registry import get as get_method, names as method_names, register
+from .store import ExplanationStore
 
 __all__ = [
     "Explanation", "Predictor", "as_predictor", "available", "explain", "explain_batch",
     "get_method", "method_names", "register",
+    "ExplanationStore", "audit", "audit_summary",
+    "build_html", "build_pdf", "write_report",
 ]
+_REPORT_NAMES = ("build_html", "build_pdf", "write_report")
+
+
+def __getattr__(name: str):
+    """Report functions load on first use: they import matplotlib and reportlab (about 2 s), which
+    ``import explain`` (and so every ``explain`` command) should not pay for."""
+    if name in _REPORT_NAMES:
+        from . import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

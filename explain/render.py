@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html as html_lib
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -24,6 +24,9 @@ from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from .explanation import Explanation  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CMAP = "RdBu_r"  # red = raises the explained score, blue = lowers it
 POSITIVE, NEGATIVE = "#d6604d", "#4393c3"
@@ -182,6 +185,49 @@ def _format_value(value: Any, *, signed: bool = False) -> str:
     value = float(value)
     sign = "+" if signed else ""
     return f"{value:{sign},.0f}" if abs(value) >= 1000 else f"{value:{sign}.4g}"
+
+
+# ---- audits: many explanations at once ------------------------------------------------------
+def audit_gain_chart(frame: "pd.DataFrame") -> Figure | None:
+    """Per method, the distribution over inputs of the deletion gain (above 0: better than random order).
+
+    Takes the audit DataFrame (columns ``method`` and ``deletion_gain``); ``None``
+    when it holds no gains, so a report of an unscored audit simply has no chart.
+    """
+    if "deletion_gain" not in frame or "method" not in frame or frame["deletion_gain"].isna().all():
+        return None
+    methods = list(frame["method"].unique())
+    values = [frame.loc[frame["method"] == m, "deletion_gain"].dropna().to_numpy() for m in methods]
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(methods) + 1.6))
+    ax.boxplot(values, vert=False, tick_labels=methods)
+    ax.axvline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("deletion gain over random order (right of the dotted line: better than random)", fontsize=8)
+    ax.set_title("Faithfulness per method, over all audited inputs", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def top_features_chart(table: "pd.DataFrame | None") -> Figure | None:
+    """Per method, how often each feature (token, image region) is among the strongest attributions.
+
+    Takes the ``top_features`` table of :func:`explain.audit_summary` (columns
+    ``method``, ``feature``, ``share``); at most four methods side by side, so the
+    chart stays readable on a page. ``None`` when there is nothing to draw.
+    """
+    if table is None or len(table) == 0 or not {"method", "feature", "share"} <= set(table.columns):
+        return None
+    methods = list(table["method"].unique())[:4]
+    rows = max(len(table[table["method"] == m]) for m in methods)
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods), 0.3 * rows + 1.4), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        part = table[table["method"] == method].iloc[::-1]
+        ax.barh([str(f) for f in part["feature"]], part["share"], color=POSITIVE)
+        ax.set_title(method, fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of inputs where it is in the top k", fontsize=7)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
 
 
 # ---- bytes and HTML ---------------------------------------------------------------------------

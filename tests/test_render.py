@@ -98,3 +98,20 @@ def test_html_embeds_a_decodable_png_and_png_bytes_closes_the_figure(image_expla
     assert data.startswith(PNG_SIGNATURE) and len(plt.get_fignums()) == before
     assert render.input_figure(make("text", [1.0], ["a"], labels=["a"])) is None
     assert set(render.HOW_TO_READ) == {"image", "text", "tabular"}
+
+
+def test_audit_charts_draw_one_row_per_method_and_skip_what_is_missing() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"method": ["gradcam", "lime", "gradcam", "lime"], "deletion_gain": [0.1, -0.2, 0.3, None]})
+    fig = render.audit_gain_chart(frame)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["gradcam", "lime"]
+    plt.close(fig)
+    assert render.audit_gain_chart(frame.assign(deletion_gain=None)) is None  # an unscored audit has no chart
+    assert render.audit_gain_chart(frame[["method"]]) is None
+    top = pd.DataFrame({"method": ["gradcam", "gradcam", "lime"], "feature": ["a", "b", "c"], "share": [0.5, 0.25, 1.0]})
+    fig = render.top_features_chart(top)
+    assert [ax.get_title() for ax in fig.axes] == ["gradcam", "lime"]
+    assert [p.get_width() for p in fig.axes[0].patches] == [0.25, 0.5]  # most frequent at the top (drawn last)
+    plt.close(fig)
+    assert render.top_features_chart(None) is None and render.top_features_chart(top.iloc[:0]) is None

@@ -1,0 +1,219 @@
+"""Assembling a report: checking what it was given, then computing and rendering everything once.
+
+:func:`assemble` scores the explanations that need it, groups them by input
+and builds the :class:`~explain.report_content.Report` that both writers lay
+out: a section per input (:mod:`explain.report_content`), the audit's part
+(:mod:`explain.report_audit`) and the appendix (:mod:`explain.report_provenance`).
+The report-wide parts are made here: the introduction, how to read the
+figures, and the model card's summary.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Callable, Mapping, Sequence
+
+from . import render
+from .explanation import Explanation
+from .report_audit import audit_part
+from .report_content import Report, Table, fmt, input_section, overview_table
+from .report_provenance import input_digest, provenance
+
+DEFAULT_TITLE = "Model explanation report"
+Progress = Callable[[str], None]
+
+HOW_TO_READ_SCORES = (
+    "Faithfulness (deletion test): the input's most important parts, according to the explanation, are removed "
+    "first, and the model's score for the explained class is recorded as more and more is removed. The area under "
+    "that curve (deletion AUC) is compared with removing parts in random order. A faithful explanation makes the "
+    "score fall faster than random: a lower AUC than the random order, so a positive gain."
+)
+HOW_TO_READ_AGREEMENT = (
+    "Agreement between methods: Spearman rank correlation of two methods' attributions for the same input "
+    "(1 = same ranking, 0 = unrelated, negative = opposite), on signed values and on magnitudes, and the share of "
+    "their top-5 most important parts in common. Methods that disagree strongly deserve a closer look."
+)
+
+
+def assemble(
+    explanations: Explanation | Sequence[Explanation] | None = None,
+    *,
+    audit: Any = None,
+    model: Any = None,
+    card: Mapping[str, Any] | None = None,
+    title: str = DEFAULT_TITLE,
+    true_labels: Sequence[Any] | None = None,
+    inputs_source: str | None = None,
+    score: bool = True,
+    progress: Progress | None = None,
+) -> Report:
+    """Everything a report shows, computed and rendered once.
+
+    ``explanations`` are grouped by input (same model, same data: one section
+    each, in order of first appearance).  ``model`` (a Keras model, reference
+    model or :class:`~explain.Predictor`) is used to score explanations that have
+    no faithfulness scores yet (``score=False`` skips that) and for class names;
+    a reference model also brings its ``card``.  ``true_labels`` gives one label
+    per input section; ``audit`` is an audit DataFrame or ``(DataFrame, summary)``.
+    """
+    items = _check_explanations(explanations)
+    if not items and audit is None:
+        raise ValueError("Nothing to report: pass explanations=[...] (from explain.explain_batch) and/or audit=... (from explain.audit).")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}.")
+    if not title.strip():
+        raise ValueError("title is empty: give the report a title people will recognise, e.g. 'Digits 0-19, mnist_cnn'.")
+    card = _card_of(model, card)
+    audit_tables, audit_pictures = audit_part(audit) if audit is not None else ((), ())  # checked before slow work
+    say = progress or (lambda message: None)
+    scored_here = 0
+    if items and model is not None and score:
+        items, scored_here = _scored(model, items, say)
+    groups = _group(items)
+    labels = _check_true_labels(true_labels, len(groups))
+    class_names, output_name = _class_names(model, card), (card or {}).get("target_name")
+    sections = []
+    for i, group in enumerate(groups):
+        say(f"rendering input {i + 1}/{len(groups)}")
+        sections.append(input_section(i, group, labels[i], class_names, output_name))
+    modalities = list(dict.fromkeys(e.modality for e in items))
+    return Report(
+        title=title.strip(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        intro=_intro(items, groups, audit is not None, inputs_source),
+        model=_model_table(card) if card else None,
+        how_to_read=_how_to_read(modalities, scored=any(e.scores for e in items),
+                                 compared=any(s.agreement is not None for s in sections)),
+        overview=overview_table(items) if len(groups) > 1 else None,
+        sections=tuple(sections),
+        audit_tables=audit_tables,
+        audit_pictures=audit_pictures,
+        provenance=provenance(items, groups, card, inputs_source, scored_here=scored_here),
+    )
+
+
+# ---- arguments, scores and grouping --------------------------------------------------------------
+def _check_explanations(explanations: Any) -> list[Explanation]:
+    if explanations is None:
+        return []
+    if isinstance(explanations, Explanation):
+        return [explanations]
+    if isinstance(explanations, (str, bytes, Mapping)) or not isinstance(explanations, Sequence):
+        raise TypeError(f"explanations must be a list of explain.Explanation (from explain.explain_batch), got {type(explanations).__name__}.")
+    wrong = [type(e).__name__ for e in explanations if not isinstance(e, Explanation)]
+    if wrong:
+        raise TypeError(f"explanations must all be explain.Explanation objects; got {', '.join(sorted(set(wrong)))}. "
+                        "Load saved ones with explain.Explanation.load(path).")
+    return list(explanations)
+
+
+def _check_true_labels(labels: Sequence[Any] | None, n_inputs: int) -> list[Any]:
+    if labels is None:
+        return [None] * n_inputs
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise TypeError(f"true_labels must be a sequence with one label per input, got {type(labels).__name__}.")
+    if len(labels) != n_inputs:
+        raise ValueError(f"Got {len(labels)} true labels for {n_inputs} distinct inputs; pass one per input, in the order the inputs first appear.")
+    return list(labels)
+
+
+def _card_of(model: Any, card: Any) -> Mapping[str, Any] | None:
+    if card is None:
+        card = getattr(model, "card", None) if hasattr(model, "model") else None  # a models.ReferenceModel
+    if card is not None and not isinstance(card, Mapping):
+        raise TypeError(f"card must be a model card dict (models.load(...).card), got {type(card).__name__}.")
+    return card
+
+
+def _class_names(model: Any, card: Mapping[str, Any] | None) -> Sequence[str] | None:
+    if model is not None:
+        from .api import as_predictor
+
+        names = as_predictor(model).class_names
+        if names:
+            return names
+    return (card or {}).get("class_names") or None
+
+
+def _scored(model: Any, items: list[Explanation], say: Progress) -> tuple[list[Explanation], int]:
+    """Fill in faithfulness scores where missing, one batched call per method; also says how many."""
+    from .metrics import score_explanations
+
+    missing = [i for i, e in enumerate(items) if not e.scores]
+    by_method: dict[str, list[int]] = {}
+    for i in missing:
+        by_method.setdefault(items[i].method, []).append(i)
+    for method, indices in by_method.items():
+        say(f"scoring {len(indices)} {method} explanations (deletion test)")
+        for i, scored in zip(indices, score_explanations(model, [items[i] for i in indices])):
+            items[i] = scored
+    return items, len(missing)
+
+
+def _group(items: list[Explanation]) -> list[list[Explanation]]:
+    """Explanations of the same input by the same model, inputs in order of first appearance and the
+    methods in the same order in every group (the order each method first appears)."""
+    groups: dict[tuple, list[Explanation]] = {}
+    for e in items:
+        key = (_fingerprint(e), e.modality, input_digest(e))
+        groups.setdefault(key, []).append(e)
+    rank = {method: i for i, method in enumerate(dict.fromkeys(e.method for e in items))}
+    return [sorted(group, key=lambda e: rank[e.method]) for group in groups.values()]
+
+
+def _fingerprint(e: Explanation) -> str:
+    return str(dict(e.meta.get("model") or {}).get("fingerprint", "unknown model"))
+
+
+# ---- the model card ----------------------------------------------------------------------------
+def _model_table(card: Mapping[str, Any]) -> Table:
+    dataset, training = card.get("dataset") or {}, card.get("training") or {}
+    architecture, gate = card.get("architecture") or {}, card.get("gate") or {}
+    rows = [
+        ("model", " — ".join(str(v) for v in (card.get("name"), card.get("description")) if v)),
+        ("task", card.get("task")),
+        ("data set", dataset.get("name")),
+        ("split sizes", ", ".join(f"{k} {fmt(v)}" for k, v in (dataset.get("sizes") or {}).items())),
+        ("test metrics", _metrics_text((card.get("metrics") or {}).get("test") or {})),
+        ("cross-validation", _cv_text(card.get("cross_validation"))),
+        ("quality gate", f"{gate.get('rule')} ({'passed' if gate.get('passed') else 'failed'})" if gate else None),
+        ("parameters", fmt(architecture.get("parameters"))),
+        ("training time", f"{fmt(training.get('seconds'))} s, {training.get('epochs_run')} epochs" if training.get("seconds") is not None else None),
+        ("trained on", card.get("created")),
+    ]
+    return Table(("", ""), tuple((k, str(v)) for k, v in rows if v not in (None, "", "None")), title="Model card")
+
+
+def _metrics_text(metrics: Mapping[str, Any]) -> str:
+    shown = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n"]
+    text = ", ".join(f"{k} {fmt(v)}" for k, v in shown)
+    return text + (f" on {fmt(metrics['n'])} test inputs" if "n" in metrics and text else "")
+
+
+def _cv_text(cv: Mapping[str, Any] | None) -> str | None:
+    if not cv:
+        return None
+    return f"{cv.get('folds')}-fold {cv.get('metric')} {fmt(cv.get('mean'))} ± {fmt(cv.get('std'))}"
+
+
+# ---- texts ---------------------------------------------------------------------------------------
+def _intro(items: list[Explanation], groups: list, has_audit: bool, source: str | None) -> str:
+    parts = []
+    if items:
+        methods = ", ".join(dict.fromkeys(e.method for e in items))
+        models = ", ".join(dict.fromkeys(str(dict(e.meta.get("model") or {}).get("model", "a model")) for e in items))
+        parts.append(f"This report explains {len(groups)} prediction{'s' if len(groups) != 1 else ''} of {models} "
+                     f"with {methods}.")
+    if source:
+        parts.append(f"Inputs: {source}.")
+    if has_audit:
+        parts.append(("It also summarises" if items else "This report summarises") + " an audit of the model over many inputs.")
+    parts.append("An explanation shows which parts of an input pushed the model towards its answer and which pushed away "
+                 "from it; the appendix records everything needed to reproduce the results.")
+    return " ".join(parts)
+
+
+def _how_to_read(modalities: Sequence[str], *, scored: bool, compared: bool) -> tuple[tuple[str, str], ...]:
+    texts = [(f"{m.capitalize()} explanations", render.HOW_TO_READ[m]) for m in modalities if m in render.HOW_TO_READ]
+    texts += [("Faithfulness scores", HOW_TO_READ_SCORES)] if scored else []
+    texts += [("Agreement between methods", HOW_TO_READ_AGREEMENT)] if compared else []
+    return tuple(texts)
