@@ -62,7 +62,7 @@ def deletion_rows(n: int, only: set[str], methods: set[str] | None = None) -> tu
                 additivity.append({
                     "model": name, "method": method, "n": len(errors), "tolerance (relative to max(1, abs(output)))": tolerance,
                     "max error": float(absolute.max()), "max relative": float((absolute / scale).max()),
-                    "within tolerance": f"{np.mean(absolute / scale <= tolerance):.0%}",
+                    "within tolerance": f"{int(np.sum(absolute / scale <= tolerance))}/{len(absolute)}",
                 })
     return deletion, additivity
 
