@@ -140,7 +140,7 @@ def _bars(explanation: Explanation, *, max_features: int) -> Figure:
     ax.set_yticks(range(len(order)), [labels[i] for i in order], fontsize=8)
     ax.axvline(0.0, color="black", linewidth=0.6)
     ax.set_xlabel("attribution (right raises the score, left lowers it)", fontsize=8)
-    ax.tick_params(axis="x", labelsize=8)
+    _readable_ticks(ax)
     ax.set_title(caption(explanation), fontsize=9)
     fig.tight_layout()
     return fig
@@ -174,10 +174,20 @@ def waterfall(explanation: Explanation, *, max_features: int = 10) -> Figure:
     ax.axvline(float(explanation.base_value), color="grey", linestyle=":", linewidth=0.8)
     ax.axvline(position, color="black", linewidth=0.8)
     ax.margins(x=0.2)  # room for the value labels at the ends of the bars
+    _readable_ticks(ax)
     ax.set_xlabel(f"base value {_format_value(explanation.base_value)}  →  {_format_value(position)}", fontsize=8)
     ax.set_title(caption(explanation), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _readable_ticks(ax: Any) -> None:
+    """Few x ticks with thousands separators: dollar-sized values otherwise overlap (2.5e+04 style)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _format_value(value)))
+    ax.tick_params(axis="x", labelsize=7)
 
 
 def _format_value(value: Any, *, signed: bool = False) -> str:
