@@ -1,0 +1,27 @@
+"""The Streamlit dashboard: pages as functions over the public API (``explain``, ``models``).
+
+``app.py`` calls :func:`main`.  Each page lives in its own small module; the
+model chosen in the sidebar is shared by all of them through session state,
+and everything expensive is cached in :mod:`.state`.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from . import explain_page, global_page, model_page
+
+PAGES = {  # url path -> (title, icon, page function)
+    "models": ("Models", ":material/model_training:", model_page.page),
+    "explain": ("Explain", ":material/manage_search:", explain_page.page),
+    "global": ("Global view", ":material/public:", global_page.page),
+}
+
+
+def main() -> None:
+    """One run of the app: page setup, the model picker, then the page the person is on."""
+    st.set_page_config(page_title="Keras explain", page_icon=":material/manage_search:", layout="wide")
+    pages = [st.Page(run, title=title, icon=icon, url_path=path, default=path == "models")
+             for path, (title, icon, run) in PAGES.items()]
+    current = st.navigation(pages)
+    model_page.picker()
+    current.run()

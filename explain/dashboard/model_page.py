@@ -1,0 +1,207 @@
+"""Picking a model (sidebar) and reading its model card (the Models page)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import explain
+import models
+
+from . import state, training
+from .state import CLASS_NAMES_KEY, REFERENCE, REFERENCE_KEY, SOURCE_KEY, UPLOAD, UPLOAD_KEY, NotReady
+
+TRAINED_MESSAGE = "trained_message"
+
+
+# ---- the sidebar: which model ------------------------------------------------------------------------
+def picker() -> None:
+    """The model choice, in the sidebar so that every page explains the same model."""
+    cards = models.trained_cards(state.models_dir())
+    with st.sidebar:
+        st.radio("Model source", [REFERENCE, UPLOAD], key=SOURCE_KEY, horizontal=True)
+        if st.session_state[SOURCE_KEY] == REFERENCE:
+            st.selectbox("Reference model", models.names(), key=REFERENCE_KEY,
+                         format_func=lambda n: n if isinstance(cards.get(n), dict) else f"{n} (not trained)")
+        else:
+            st.file_uploader(f"Your Keras model (.keras, up to {state.MAX_MODEL_MB} MB)", type=["keras"],
+                             key=UPLOAD_KEY, max_upload_size=max(1, math.ceil(state.MAX_MODEL_MB)),
+                             help="Saved with model.save('name.keras'). Loaded in safe mode: no Lambda layers, "
+                                  "no custom objects, no pickles.")
+            st.text_input("Class names, comma separated", key=CLASS_NAMES_KEY,
+                          placeholder="e.g. cat, dog (empty: 0, 1, 2, …)")
+
+
+# ---- the Models page -----------------------------------------------------------------------------
+def page() -> None:
+    """The chosen model: its card (reference) or what was read from the file (upload), or a way to get one."""
+    if message := st.session_state.pop(TRAINED_MESSAGE, None):
+        st.success(message)
+    if st.session_state.get(SOURCE_KEY, REFERENCE) == UPLOAD:
+        _uploaded_model()
+    else:
+        _reference_model(st.session_state.get(REFERENCE_KEY) or models.names()[0])
+    with st.expander("All reference models"):
+        st.dataframe(model_table(models.trained_cards(state.models_dir())), hide_index=True, width="stretch")
+        st.caption(f"Models directory: `{state.models_dir().resolve()}`")
+
+
+def model_table(cards: dict[str, Any]) -> pd.DataFrame:
+    """One row per reference model: trained or not, its test metric against its gate."""
+    rows = []
+    for name in models.names():
+        spec = models.get_spec(name)
+        card = cards.get(name)
+        row = {"model": name, "data set": spec.dataset, "gate": str(spec.gate), "status": "untrained"}
+        if isinstance(card, Exception):
+            row["status"] = f"unreadable: {card}"
+        elif card is not None:
+            test = card["metrics"]["test"]
+            row.update(status="trained", metric=f"{spec.gate.metric} = {test[spec.gate.metric]:.4g}",
+                       parameters=card["architecture"]["parameters"], epochs=card["training"]["epochs_run"],
+                       seconds=card["training"]["seconds"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _reference_model(name: str) -> None:
+    st.title(name)
+    card = state.reference_status(name)
+    if card is None:
+        st.warning(f"`{name}` is not trained yet. {models.get_spec(name).description}")
+        _train_button(name, "Train it now")
+        return
+    if isinstance(card, Exception):
+        st.error(f"The saved `{name}` cannot be used: {card}")
+        _train_button(name, "Train it again")
+        return
+    try:
+        subject = state.current_subject()
+    except NotReady as exc:
+        st.error(str(exc))
+        _train_button(name, "Train it again")
+        return
+    _card(subject, card)
+
+
+def _train_button(name: str, label: str) -> None:
+    """Trains in a child process; the bar follows the epochs, the last output line is its caption."""
+    st.caption("Training runs here on the CPU (a few minutes); data come from the data directory "
+               "(`EXPLAIN_DATA_DIR`) or Keras' download cache.")
+    if not st.button(label, type="primary", key=f"train:{name}"):
+        return
+    with st.status(f"Training {name}…", expanded=True) as status:
+        bar = st.progress(0.0, text="starting…")
+        ok, tail = training.train(name, state.models_dir(), lambda line, done: bar.progress(done, text=line[:160]))
+        if not ok:
+            status.update(label=f"Training {name} failed", state="error")
+            st.error(f"Training `{name}` failed. Check that the data set can be found (set `EXPLAIN_DATA_DIR` to a "
+                     f"folder with the offline copies) and try again. Last output:\n\n```\n{tail}\n```")
+            return
+        bar.progress(1.0, text="done")
+        status.update(label=f"Trained {name}", state="complete")
+    st.session_state[TRAINED_MESSAGE] = f"`{name}` is trained and saved."
+    st.rerun()
+
+
+def _card(subject: state.Subject, card: dict[str, Any]) -> None:
+    st.caption(card["description"])
+    test = card["metrics"]["test"]
+    columns = st.columns(4)
+    if card["task"] == "regression":
+        columns[0].metric("Test MAE", f"{test['mae']:,.0f}")
+        columns[1].metric("Test RMSE", f"{test['rmse']:,.0f}")
+        columns[2].metric("Test R²", f"{test['r2']:.3f}")
+        cv = card.get("cross_validation")
+        if cv:
+            columns[3].metric(f"{cv['folds']}-fold CV {cv['metric'].upper()}", f"{cv['mean']:,.0f} ± {cv['std']:,.0f}")
+    else:
+        columns[0].metric("Test accuracy", f"{test['accuracy']:.2%}")
+        columns[1].metric("Test inputs", f"{test['n']:,}")
+        columns[2].metric("Epochs run", card["training"]["epochs_run"])
+    gate = card["gate"]
+    st.caption(f"Quality gate `{gate['rule']}` on the test split: **{'passed' if gate['passed'] else 'FAILED'}**.")
+    curves, quality, architecture, details = st.tabs(
+        ["Training curves", "Residuals" if card["task"] == "regression" else "Confusion matrix", "Architecture",
+         "Training details"])
+    with curves:
+        _curves(card["curves"])
+    with quality:
+        if card["task"] == "regression":
+            _residuals(subject)
+        else:
+            _confusion(test["confusion_matrix"], card.get("class_names"))
+    with architecture:
+        st.caption(f"{card['architecture']['parameters']:,} parameters")
+        st.code(card["architecture"]["summary"], language=None)
+    with details:
+        st.json({key: card[key] for key in ("dataset", "training", "cross_validation", "library_versions", "created")},
+                expanded=False)
+
+
+def _curves(curves: dict[str, list[float]]) -> None:
+    """One chart per metric: training and validation per epoch, side by side."""
+    metrics = [k for k in curves if not k.startswith("val_") and k not in ("learning_rate", "lr")]
+    for column, metric in zip(st.columns(max(1, len(metrics))), metrics):
+        frame = pd.DataFrame({"training": curves[metric], "validation": curves.get(f"val_{metric}")})
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+        column.caption(metric)
+        column.line_chart(frame, x_label="epoch", height=220)
+
+
+def _confusion(matrix: list[list[int]], class_names: list[str] | None) -> None:
+    names = class_names or [str(i) for i in range(len(matrix))]
+    frame = pd.DataFrame(
+        [{"true": names[i], "predicted": names[j], "count": int(c)} for i, row in enumerate(matrix) for j, c in enumerate(row)])
+    base = alt.Chart(frame).encode(x=alt.X("predicted:N", sort=names, axis=alt.Axis(labelAngle=0)),
+                                   y=alt.Y("true:N", sort=names))
+    heat = base.mark_rect().encode(color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", type="symlog")),
+                                   tooltip=["true", "predicted", "count"])
+    text = base.mark_text(fontSize=10).encode(text="count:Q", color=alt.condition("datum.count > 200", alt.value("white"),
+                                                                                   alt.value("black")))
+    st.altair_chart((heat + text).properties(width=44 * len(names) + 60, height=36 * len(names) + 20), width="content")
+    st.caption("Rows: true class; columns: predicted class. Off-diagonal cells are mistakes.")
+
+
+def _residuals(subject: state.Subject) -> None:
+    try:
+        _, y = state.test_split(subject)
+    except NotReady as exc:
+        st.info(f"No residual plot: {exc}")
+        return
+    predicted = state.test_outputs(subject)[:, 0]
+    frame = pd.DataFrame({"predicted": predicted, "residual": np.asarray(y, dtype=float) - predicted})
+    frame = frame.sample(min(len(frame), 2000), random_state=0)
+    points = alt.Chart(frame).mark_circle(size=12, opacity=0.4).encode(
+        x=alt.X("predicted:Q", title="predicted value"), y=alt.Y("residual:Q", title="true − predicted"))
+    zero = alt.Chart(pd.DataFrame({"residual": [0.0]})).mark_rule(color="black").encode(y="residual:Q")
+    st.altair_chart((points + zero).properties(height=380), width="stretch")
+    st.caption(f"{len(frame):,} test rows. Points above the line: the model predicted too low; below: too high.")
+
+
+def _uploaded_model() -> None:
+    st.title("Your model")
+    try:
+        subject = state.current_subject()
+    except NotReady as exc:
+        show = st.info if st.session_state.get(UPLOAD_KEY) is None else st.error  # nothing uploaded is no mistake
+        show(str(exc))
+        return
+    predictor = subject.predictor
+    described = predictor.describe()
+    columns = st.columns(4)
+    columns[0].metric("Input", described["modality"])
+    columns[1].metric("Output", described["output"])
+    columns[2].metric("Input shape", str(tuple(described["input_shape"] or ())))
+    columns[3].metric("Parameters", f"{predictor.keras_model.count_params():,}")
+    if predictor.n_classes:
+        names = [predictor.class_name(i) for i in range(predictor.n_classes)]
+        st.write(f"**Classes** ({len(names)}): {', '.join(names)}")
+    st.write(f"**Methods that apply:** {', '.join(explain.available(predictor))}")
+    lines: list[str] = []
+    predictor.keras_model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    st.code("\n".join(lines), language=None)
