@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cli_inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, TypeError)
@@ -102,8 +104,6 @@ COMMANDS = {"train": _train, "models": _models, "app": _app}
 
 # ---- explain report ---------------------------------------------------------------------------
 REPORT_METHODS = ("gradcam", "lime_image", "lime_text", "kernel_shap", "lime_tabular")  # default: the first two that apply
-INPUT_FILES = ".npy/.npz arrays, .txt (one text per line) or .csv rows (header optional)"
-BACKGROUND_ROWS = 100  # rows of --input a .keras model uses as SHAP background and deletion baseline
 
 
 def _add_report_parser(commands: argparse._SubParsersAction) -> None:
@@ -124,12 +124,20 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    import numpy as np
+
     import explain
     from explain import report
 
     kind = report.check_output(args.output, args.format)  # a bad path fails before the slow work
     _progress(f"loading {args.model}")
-    predictor, card, inputs, labels, source = _report_inputs(args)
+    class_names = [c.strip() for c in args.class_names.split(",")] if args.class_names else None
+    loaded = load_model_and_inputs(args.model, args.input, models_dir=args.models_dir, data_dir=args.data_dir,
+                                   class_names=class_names)
+    x, predictor = loaded.x, loaded.predictor
+    rows = parse_indices(args.indices or ("0-4" if not args.input else f"0-{len(x) - 1}"), len(x))
+    inputs = [x[i] for i in rows] if isinstance(x, list) else x[rows]
+    labels = None if loaded.y is None else np.asarray(loaded.y)[rows].tolist()
     methods = _report_methods(args.methods, predictor)
     explanations = []
     for method in methods:
@@ -137,128 +145,14 @@ def _report(args: argparse.Namespace) -> int:
         explanations += explain.explain_batch(predictor, inputs, method, truncate=True, scores=not args.no_scores,
                                               store=args.store)
     title = args.title or f"{predictor.name}: {', '.join(methods)}"
-    path = report.write_report(args.output, explanations, format=kind, model=predictor, card=card, true_labels=labels,
-                               inputs_source=source, title=title, score=not args.no_scores, progress=_progress)
+    path = report.write_report(args.output, explanations, format=kind, model=predictor, card=loaded.card,
+                               true_labels=labels, inputs_source=f"{loaded.source}, indices {compact(rows)}", title=title, score=not args.no_scores, progress=_progress)
     _progress(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB)")
     return 0
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _report_inputs(args: argparse.Namespace):
-    """``(predictor, card, inputs, true labels or None, description of the inputs)``."""
-    import numpy as np
-
-    import explain
-    import models
-
-    class_names = [c.strip() for c in args.class_names.split(",")] if args.class_names else None
-    if args.model in models.names():
-        ref = models.load(args.model, args.models_dir)
-        predictor, card = explain.Predictor(ref, class_names=class_names), ref.card
-        if args.input:
-            x, y, _ = _read_inputs(args.input)
-            source = args.input
-        else:
-            x, y = ref.test_split(args.data_dir)
-            source = f"{ref.card['dataset']['name']} test split"
-    elif args.model.endswith(".keras"):
-        from models.artifacts import load_keras
-
-        if not args.input:
-            raise ValueError(f"Give the inputs to explain with {args.model}: --input FILE ({INPUT_FILES}).")
-        x, y, feature_names = _read_inputs(args.input)
-        model = load_keras(Path(args.model))
-        background = None if isinstance(x, list) else x[:BACKGROUND_ROWS]
-        predictor, card = explain.Predictor(model, class_names=class_names, feature_names=feature_names, background=background), None
-        source = args.input
-    else:
-        raise ValueError(f"--model {args.model!r} is neither a reference model ({', '.join(models.names())}) nor a .keras file.")
-    rows = _parse_indices(args.indices or ("0-4" if not args.input else f"0-{len(x) - 1}"), len(x))
-    inputs = [x[i] for i in rows] if isinstance(x, list) else x[rows]
-    labels = None if y is None else np.asarray(y)[rows].tolist()
-    return predictor, card, inputs, labels, f"{source}, indices {_compact(rows)}"
-
-
-def _read_inputs(name: str):
-    """``(inputs, labels or None, feature names or None)`` from a file (labels: an .npz's ``y`` / ``y_test``)."""
-    import numpy as np
-
-    path = Path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"--input {name}: no such file.")
-    suffix = path.suffix.lower()
-    if suffix not in (".npy", ".npz", ".txt", ".csv"):
-        raise ValueError(f"--input {name}: unsupported file type {suffix or '(none)'}; use {INPUT_FILES}.")
-    y = names = None
-    try:
-        if suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.files)
-                key = next((k for k in ("x", "x_test") if k in keys), keys[0] if len(keys) == 1 else None)
-                if key is None:
-                    raise ValueError(f"it holds arrays {keys}; name the inputs 'x' (and their labels 'y')")
-                x = archive[key]
-                label_key = "y" if key == "x" else "y_test"
-                y = archive[label_key] if label_key in keys else None
-        elif suffix == ".txt":
-            x = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        else:
-            import pandas as pd
-
-            frame = pd.read_csv(path)
-            if all(_is_number(c) for c in frame.columns):  # no header row: the first row is data
-                frame = pd.read_csv(path, header=None)
-            else:
-                names = [str(c) for c in frame.columns]
-            x = frame.to_numpy(dtype=np.float32)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Cannot read --input {name}: {exc}.") from None
-    if len(x) == 0:
-        raise ValueError(f"--input {name} holds no inputs.")
-    return x, y, names
-
-
-def _is_number(text: object) -> bool:
-    try:
-        float(str(text))
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_indices(spec: str, n: int) -> list[int]:
-    """``"0-19"`` or ``"3,7,9"`` (or both, ``"0-4,10"``) as a list of distinct indices below ``n``."""
-    chosen: list[int] = []
-    for part in spec.split(","):
-        low, dash, high = part.strip().partition("-")
-        try:
-            first, last = int(low), int(high if dash else low)
-        except ValueError:
-            raise ValueError(f"--indices {spec!r}: use ranges and lists such as 0-19 or 3,7,9.") from None
-        if last < first:
-            raise ValueError(f"--indices {spec!r}: the range {part.strip()} runs backwards.")
-        chosen += range(first, last + 1)
-    out = list(dict.fromkeys(chosen))
-    outside = [i for i in out if i >= n]
-    if outside:
-        raise ValueError(f"--indices {spec!r}: {outside[0]} is out of range; there are {n} inputs (0-{n - 1}).")
-    return out
-
-
-def _compact(rows: list[int]) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
-    runs: list[list[int]] = []
-    for i in rows:
-        if runs and i == runs[-1][-1] + 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def _report_methods(spec: str | None, predictor) -> list[str]:
@@ -313,9 +207,12 @@ def _audit(args: argparse.Namespace) -> int:
     check_metrics(metrics)  # typos fail before the slow loading
     for name in filter(None, (m.strip() for m in args.methods.split(","))):
         explain.get_method(name)
-    model, x, y = _audit_inputs(args)
+    loaded = load_model_and_inputs(args.model, args.input, models_dir=args.models_dir, data_dir=args.data_dir,
+                                   split=args.split)
+    limit = args.limit or len(loaded.x)
+    x, y = loaded.x[:limit], None if loaded.y is None else loaded.y[:limit]
     try:
-        frame = explain.audit(model, x, y, methods=args.methods, metrics=metrics, top_k=args.top_k, truncate=True,
+        frame = explain.audit(loaded.model, x, y, methods=args.methods, metrics=metrics, top_k=args.top_k, truncate=True,
                               chunk_size=args.chunk_size, store=args.store or True, client=args.scheduler,
                               models_dir=args.models_dir)
     except KeyboardInterrupt:
@@ -331,35 +228,6 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"\n## {name}\n{table.head(10).to_string(index=False)}")
     _progress(f"\nwrote {len(frame)} rows to {output}")
     return 0
-
-
-def _audit_inputs(args: argparse.Namespace):
-    """``(model, inputs, labels or None)``: a reference model and its split, or a .keras file and --input."""
-    import explain
-    import models
-
-    if args.model in models.names():
-        ref = models.load(args.model, args.models_dir)
-        if args.input:
-            x, y, _ = _read_inputs(args.input)
-        elif args.split == "test":
-            x, y = ref.test_split(args.data_dir)
-        else:
-            data = models.load_dataset(ref.spec.dataset, args.data_dir)
-            x, y = data.x_train, data.y_train
-        model = ref
-    elif args.model.endswith(".keras"):
-        from models.artifacts import load_keras
-
-        if not args.input:
-            raise ValueError(f"Give the inputs to audit with {args.model}: --input FILE ({INPUT_FILES}).")
-        x, y, feature_names = _read_inputs(args.input)
-        background = None if isinstance(x, list) else x[:BACKGROUND_ROWS]
-        model = explain.Predictor(load_keras(Path(args.model)), feature_names=feature_names, background=background)
-    else:
-        raise ValueError(f"--model {args.model!r} is neither a reference model ({', '.join(models.names())}) nor a .keras file.")
-    limit = args.limit or len(x)
-    return model, x[:limit], None if y is None else y[:limit]
 
 
 COMMANDS["audit"] = _audit

@@ -288,7 +288,7 @@ def test_cli_audits_reviews_from_a_text_file_into_csv(zoo, tmp_path: Path) -> No
     (["--methods", "gradcam", "--metrics", "speed"], "Unknown metrics ['speed']"),
     (["--methods", "gradcam", "-o", "{tmp}/out.json"], "use one of .parquet, .csv"),
     (["--methods", "gradcam", "--input", "{tmp}/missing.npy"], "no such file"),
-    (["--methods", "gradcam", "--input", None], "Give the inputs to audit"),
+    (["--methods", "gradcam", "--input", None], "Give the inputs for"),
     (["--methods", "gradcam", "--limit", "0"], "--limit must be at least 1"),
 ])
 def test_cli_mistakes_are_one_line_errors(zoo, images, tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -24,7 +24,8 @@ from pypdf import PdfReader  # noqa: E402
 
 import explain  # noqa: E402
 from explain import metrics, report  # noqa: E402
-from explain.cli import _parse_indices, main  # noqa: E402
+from explain.cli import main  # noqa: E402
+from explain.cli_inputs import parse_indices as _parse_indices  # noqa: E402
 from explain.store import array_hash, input_hash  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
