@@ -54,14 +54,19 @@ class Calls(list):
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
-    """Every explain_batch call the app makes (the app runs in this process)."""
+    """Every explain_batch call that computes (the app runs in this process).
+
+    With ``store=`` a call only looks the request up and hands what is missing to
+    an inner ``explain_batch`` without a store: that inner call is the computation.
+    """
     seen = Calls()
     seen.targets = []
     original = explain.api.explain_batch
 
     def counting(model: Any, inputs: Any, method: Any = "gradcam", targets: Any = None, *args: Any, **kwargs: Any):
-        seen.append(method)
-        seen.targets.append(targets)
+        if not kwargs.get("store"):
+            seen.append(getattr(method, "name", method))
+            seen.targets.append(targets)
         return original(model, inputs, method, targets, *args, **kwargs)
 
     monkeypatch.setattr(explain.api, "explain_batch", counting)
@@ -343,6 +348,26 @@ def test_reselecting_an_input_does_not_recompute(env: dict[str, Path], calls: Ca
     show(6)
     no_trouble(app)
     assert len(calls) == before + 2  # inputs explained before: nothing recomputed
+
+
+def test_explanations_outlive_the_memory_cache_through_the_store(env: dict[str, Path], calls: Calls) -> None:
+    import streamlit as st
+
+    from explain.store import ExplanationStore
+
+    app = run_page("explain", reference_model="mnist_cnn")
+    keyed(app, "number_input", "index:").set_value(11).run()
+    no_trouble(app)
+    before = len(calls)
+    with ExplanationStore() as store:
+        stored = store.query(model="mnist_cnn")
+    assert {"gradcam", "lime_image"} <= set(stored["method"])
+    st.cache_data.clear()  # what a restart of the app loses
+    again = run_page("explain", reference_model="mnist_cnn")
+    keyed(again, "number_input", "index:").set_value(11).run()
+    no_trouble(again)
+    assert len(calls) == before  # answered from the store, nothing recomputed
+    assert [m.label for m in again.metric].count("Deletion AUC") == 2
 
 
 def test_changing_a_method_parameter_recomputes_that_method_only(env: dict[str, Path], calls: Calls) -> None:

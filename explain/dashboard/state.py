@@ -3,7 +3,9 @@
 Models live in ``st.cache_resource`` (one copy shared by every session, never
 pickled); explanations in ``st.cache_data`` keyed by model, input content,
 method, parameters and target, so re-selecting an input already explained
-costs nothing.  Cache keys name a model by its file hash, so retraining or
+costs nothing.  Behind that memory cache sits the explanation store (the default
+SQLite file, ``EXPLAIN_STORE``), so explanations outlive a restart of the app and
+are shared with reports and audits of the same model.  Cache keys name a model by its file hash, so retraining or
 re-uploading a model can never serve a stale result.
 """
 from __future__ import annotations
@@ -189,7 +191,8 @@ def content_key(value: Any) -> str:
 @st.cache_data(show_spinner=False, max_entries=512)
 def _explanation(subject_key: str, input_key: str, method: str, params_json: str, target: int | None,
                  _predictor: Predictor, _x: Any) -> Explanation:
-    return explain.explain(_predictor, _x, method, target, truncate=True, scores=True, **json.loads(params_json))
+    return explain.explain(_predictor, _x, method, target, truncate=True, scores=True, store=True,
+                           **json.loads(params_json))
 
 
 def explanation(subject: Subject, x: Any, method: str, params: dict[str, Any], target: int | None) -> Explanation:
@@ -224,7 +227,7 @@ def figure_png(e: Explanation, kind: str = "figure") -> bytes:
 def _batch(subject_key: str, rows_key: str, method: str, targets: tuple | None, params_json: str,
            _predictor: Predictor, _x: Any) -> list[Explanation]:
     return explain.explain_batch(_predictor, _x, method, list(targets) if targets is not None else None,
-                                 truncate=True, **json.loads(params_json))
+                                 truncate=True, store=True, **json.loads(params_json))
 
 
 def explanations_batch(subject: Subject, x: Any, method: str, targets: list[int] | None,
