@@ -60,6 +60,15 @@ class Explanation:
         shape = np.shape(self.attributions)
         return ",".join(str(i) for i in np.unravel_index(flat_index, shape))
 
+    def tokens(self) -> list[str]:
+        """The tokens a text explanation's attributions align with, one per attribution."""
+        if self.modality != "text":
+            raise ValueError(f"tokens() is for text explanations; this one explains {self.modality} inputs.")
+        tokens = list(self.labels if self.labels is not None else self.data)
+        if len(tokens) != np.size(self.attributions):
+            raise ValueError(f"The text explanation has {len(tokens)} tokens but {np.size(self.attributions)} attributions.")
+        return [str(t) for t in tokens]
+
     def with_scores(self, **scores: Any) -> "Explanation":
         return dataclasses.replace(self, scores={**self.scores, **scores})
 

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from .explanation import Explanation
-from .metrics import _tokens  # the token list a text explanation's attributions align with
 
 
 def _check(explanations: Sequence[Explanation], modality: str) -> list[Explanation]:
@@ -83,7 +82,7 @@ def top_tokens_per_class(explanations: Sequence[Explanation], k: int = 10, min_c
     explanations = _check(explanations, "text")
     rows = []
     for target, group in _by_target(explanations).items():
-        tokens = np.concatenate([np.asarray(_tokens(e), dtype=object) for e in group])
+        tokens = np.concatenate([np.asarray(e.tokens(), dtype=object) for e in group])
         values = np.concatenate([np.ravel(np.asarray(e.attributions, dtype=float)) for e in group])
         frame = pd.DataFrame({"token": tokens, "value": values}).groupby("token")["value"].agg(["mean", "count"])
         frame = frame[frame["count"] >= min_count].sort_values(["mean", "count"], ascending=[False, False]).head(k)

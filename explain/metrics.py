@@ -186,7 +186,7 @@ def _plan(predictor: Predictor, explanation: Explanation, steps: int | None, n_r
     if explanation.modality != predictor.modality:
         raise ValueError(f"A {explanation.modality} explanation cannot be scored on a {predictor.modality} model.")
     values, sizes, unit_of = units(explanation)
-    data = _tokens(explanation) if explanation.modality == "text" else np.asarray(explanation.data, dtype=np.float32)
+    data = explanation.tokens() if explanation.modality == "text" else np.asarray(explanation.data, dtype=np.float32)
     if explanation.modality != "text" and predictor.input_shape is not None and data.shape != tuple(predictor.input_shape):
         raise ValueError(f"explanation.data has shape {data.shape} but the model takes {tuple(predictor.input_shape)}.")
     n = len(values)
@@ -518,10 +518,3 @@ def _promises_additivity(explanation: Explanation) -> bool:
     if explanation.base_value is None or explanation.method not in registry.names():
         return False
     return registry.get(explanation.method).additive
-
-
-def _tokens(explanation: Explanation) -> list[str]:
-    tokens = list(explanation.labels if explanation.labels is not None else explanation.data)
-    if len(tokens) != np.size(explanation.attributions):
-        raise ValueError(f"The text explanation has {len(tokens)} tokens but {np.size(explanation.attributions)} attributions.")
-    return [str(t) for t in tokens]

@@ -74,3 +74,13 @@ def test_to_shap_keeps_values_and_base() -> None:
     assert np.array_equal(shap_explanation.values, make().attributions)
     assert shap_explanation.base_values == 3.1
     assert list(shap_explanation.feature_names) == ["a", "b", "c"]
+
+
+def test_tokens_of_a_text_explanation_align_with_its_attributions() -> None:
+    text = make(modality="text", labels=("a", "great", "film"), data=["a", "great", "film"])
+    assert text.tokens() == ["a", "great", "film"]
+    assert make(modality="text", labels=None, data=["x", "y", "z"]).tokens() == ["x", "y", "z"]
+    with pytest.raises(ValueError, match="2 tokens but 3 attributions"):
+        make(modality="text", labels=("a", "b"), data=["a", "b"]).tokens()
+    with pytest.raises(ValueError, match="text explanations"):
+        make().tokens()
