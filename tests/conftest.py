@@ -6,6 +6,7 @@ test does can touch a developer's real artifacts or downloads.
 from __future__ import annotations
 
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -24,6 +25,20 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv("EXPLAIN_MODELS_DIR", str(tmp_path / "artifacts"))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def restored_main_module():
+    """Put ``sys.modules["__main__"]`` back after each test.
+
+    Streamlit's AppTest runs its script as ``__main__`` and leaves it installed;
+    every process that multiprocessing (or Dask) later spawns would re-run that
+    temporary script and die (``NameError: __args``).
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 def synthetic_reviews(n: int, seed: int) -> tuple[list[str], list[int]]:
