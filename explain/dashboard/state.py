@@ -24,6 +24,7 @@ import streamlit as st
 import explain
 import models
 from explain import Explanation, Predictor
+from explain.store import input_hash
 from models import settings
 
 MAX_MODEL_MB = 100  # uploads above this are refused before Keras reads a byte
@@ -177,15 +178,11 @@ def current_subject() -> Subject:
 
 # ---- explanations ----------------------------------------------------------------------------------
 def content_key(value: Any) -> str:
-    """A short content hash: the same image, text or row always gets the same key."""
-    digest = hashlib.sha256()
-    if isinstance(value, (bytes, str)):
-        digest.update(value.encode("utf-8") if isinstance(value, str) else value)
-    else:
-        array = np.ascontiguousarray(value)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:24]
+    """A short content hash: the same image, text or row always gets the same key (the store's input hash)."""
+    if isinstance(value, bytes):
+        return hashlib.sha256(value).hexdigest()[:24]
+    full = input_hash(value if isinstance(value, str) else np.asarray(value))
+    return full.partition(":")[2][:24]  # drop the "array-sha256:" / "text-sha256:" prefix
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -195,9 +192,13 @@ def _explanation(subject_key: str, input_key: str, method: str, params_json: str
                            **json.loads(params_json))
 
 
+def _request(subject: Subject, x: Any, method: str, params: dict[str, Any], target: int | None) -> tuple:
+    return subject.key, content_key(x), method, json.dumps(params, sort_keys=True), target
+
+
 def explanation(subject: Subject, x: Any, method: str, params: dict[str, Any], target: int | None) -> Explanation:
     """One explanation with its faithfulness scores, computed once per (model, input, method, parameters, target)."""
-    key = (subject.key, content_key(x), method, json.dumps(params, sort_keys=True), target)
+    key = _request(subject, x, method, params, target)
     result = _explanation(*key, subject.predictor, x)
     st.session_state.setdefault("explained", set()).add(key)
     return result
@@ -205,8 +206,7 @@ def explanation(subject: Subject, x: Any, method: str, params: dict[str, Any], t
 
 def is_explained(subject: Subject, x: Any, method: str, params: dict[str, Any], target: int | None) -> bool:
     """Whether this session already holds the explanation (so no progress box is needed)."""
-    key = (subject.key, content_key(x), method, json.dumps(params, sort_keys=True), target)
-    return key in st.session_state.get("explained", set())
+    return _request(subject, x, method, params, target) in st.session_state.get("explained", set())
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
