@@ -7,6 +7,7 @@ checks, timing, provenance, and optional faithfulness scores.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,25 +18,30 @@ from .inputs import as_batch, check_targets
 from .methods.base import Attribution, Method
 from .predictor import Predictor, TextView
 
-_CACHE_ATTRIBUTE = "_explain_predictor"
+_RECENT: "OrderedDict[int, tuple[Any, Predictor]]" = OrderedDict()
+RECENT_MODELS = 8  # predictors kept for reuse; a bounded cache pins at most this many models
 
 
 def as_predictor(model: Any, **options: Any) -> Predictor:
-    """The :class:`Predictor` for a model, reused across calls so compiled functions are built once."""
+    """The :class:`Predictor` for a model, reused across calls so compiled functions are built once.
+
+    Kept in a small least-recently-used cache by identity rather than written
+    onto the user's model object (a weak-keyed cache cannot work here: the
+    predictor holds the model, so its key would never be freed).
+    """
     if isinstance(model, Predictor):
         return model
     if options:
         return Predictor(model, **options)
-    # Kept on the model object itself, so it lives and dies with the model (a reference
-    # cycle the garbage collector frees), unlike a global cache that would pin every model.
-    cached = getattr(model, _CACHE_ATTRIBUTE, None)
-    if cached is None:
-        cached = Predictor(model)
-        try:
-            object.__setattr__(model, _CACHE_ATTRIBUTE, cached)
-        except (AttributeError, TypeError):  # objects that take no attributes: no caching
-            pass
-    return cached
+    entry = _RECENT.get(id(model))
+    if entry is not None and entry[0] is model:
+        _RECENT.move_to_end(id(model))
+        return entry[1]
+    predictor = Predictor(model)
+    _RECENT[id(model)] = (model, predictor)  # the model is held, so its id cannot be reused while cached
+    while len(_RECENT) > RECENT_MODELS:
+        _RECENT.popitem(last=False)
+    return predictor
 
 
 def make_method(method: str | Method, **params: Any) -> Method:
@@ -166,17 +172,9 @@ def _assemble(predictor: Predictor, method: Method, item: Any, target: int | Non
             "seconds": seconds,
             "model": predictor.describe(),
             "library_versions": library_versions(),
-            "explained_output": _explained_output(predictor, target),
+            "explained_output": predictor.explained_output(target),
             **extra,
             **result.meta,
         },
         target_name=predictor.class_name(target),
     )
-
-
-def _explained_output(predictor: Predictor, target: int | None) -> str:
-    if predictor.output == "regression":
-        return "model output"
-    if predictor.output == "binary":
-        return "probability of class 1" if target == 1 else "1 - probability of class 1"
-    return f"probability of class {target}"

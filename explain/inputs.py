@@ -80,11 +80,23 @@ def check_targets(predictor: Predictor, targets: Sequence[int | None]) -> None:
     n_classes = predictor.n_classes
     for target in targets:
         if n_classes is None:
-            if target is not None:
-                raise ValueError(f"This is a regression model: target must be None, got {target!r}.")
+            _check_regression_target(predictor, target)
             continue
         if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
             raise TypeError(f"target must be a class index (int), got {target!r}.")
         if not 0 <= int(target) < n_classes:
             names = f" ({', '.join(predictor.class_names)})" if predictor.class_names else ""
             raise ValueError(f"target {target} is out of range: this model has {n_classes} classes, 0 to {n_classes - 1}{names}.")
+
+
+def _check_regression_target(predictor: Predictor, target: Any) -> None:
+    """One regression output needs no target; several need one, the column to explain."""
+    width = predictor.output_spec.n_targets
+    if width == 1:
+        if target is not None:
+            raise ValueError(f"This is a regression model: target must be None, got {target!r}.")
+        return
+    if target is None:
+        raise ValueError(f"This regression model has {width} outputs; pass target=0 to {width - 1} to choose the one to explain.")
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= int(target) < width:
+        raise ValueError(f"target must be an output index from 0 to {width - 1} for this regression model, got {target!r}.")

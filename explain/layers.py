@@ -61,7 +61,7 @@ def last_convolution(model: Any) -> tuple[str, Any]:
     if not convs:
         raise ValueError(
             f"Model {model.name!r} has no convolution layer, so CAM methods do not apply; "
-            "use a gradient or perturbation method (e.g. 'lime_image' or 'shap') instead."
+            "use a gradient or perturbation method instead (explain.available(model) lists the ones that apply)."
         )
     return convs[-1]
 
@@ -115,6 +115,25 @@ def _output_layer(model: Any) -> Any:
     while isinstance(layer, keras.Model) and layer.layers:
         layer = layer.layers[-1]
     return layer
+
+
+def final_activation(model: Any) -> str | None:
+    """``"softmax"`` or ``"sigmoid"`` when the model's last layer applies one (its logits can be captured)."""
+    from keras import layers
+
+    layer = _output_layer(model)
+    if isinstance(layer, layers.Softmax):
+        return "softmax"
+    kind = getattr(getattr(layer, "activation", None), "__name__", None)
+    return kind if kind in ("softmax", "sigmoid") else None
+
+
+def embedding_layer(model: Any) -> Any | None:
+    """The first ``Embedding`` layer (nested models included): where text gradient methods take gradients."""
+    from keras import layers
+
+    found = [layer for _, layer in flatten_layers(model) if isinstance(layer, layers.Embedding)]
+    return found[0] if found else None
 
 
 @contextlib.contextmanager

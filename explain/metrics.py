@@ -278,8 +278,11 @@ def additivity(model: Any, explanation: Explanation) -> dict[str, float]:
             f"The {explanation.method} explanation has no base_value, so additivity (sum of attributions + base value "
             "= model output) cannot be checked; it applies to SHAP-style methods (kernel_shap, exact_shap, gradient_shap...)."
         )
-    predictor = as_predictor(model)
-    score = float(predictor.target_scores(np.asarray(explanation.prediction)[None], explanation.target)[0])
+    if "score_value" in explanation.meta:  # a method that explains another score (a logit, say) records its value
+        score = float(explanation.meta["score_value"])
+    else:
+        predictor = as_predictor(model)
+        score = float(predictor.target_scores(np.asarray(explanation.prediction)[None], explanation.target)[0])
     gap = abs(float(np.sum(explanation.attributions)) + explanation.base_value - score)
     change = abs(score - explanation.base_value)
     relative = gap / change if change > 1e-12 * max(1.0, abs(score)) else float("nan")

@@ -13,7 +13,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-OUTPUT_KINDS = ("multiclass", "binary", "regression")
+from . import outputs
+
 DEFAULT_BATCH = 512
 MASK_TOKEN = "UNKWORDZ"  # out of vocabulary for any real tokenizer: a neutral "unknown word"
 
@@ -48,6 +49,8 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH,
         name: str | None = None,
         background: np.ndarray | Callable[[], np.ndarray] | None = None,
+        output_head: str | int | None = None,
+        tokenizer: Any = None,
     ) -> None:
         card = getattr(model, "card", None)
         if card is not None and hasattr(model, "model"):  # a models.ReferenceModel
@@ -64,37 +67,67 @@ class Predictor:
             raise TypeError(f"Expected a Keras model, a reference model or a prediction function, got {type(model).__name__}.")
         self.batch_size = int(batch_size)
         self.name = name or getattr(model, "name", None) or getattr(model, "__name__", "model")
+        self.declared = {key for key, value in (("modality", modality), ("output", output)) if value is not None}
         if self.keras_model is not None:
+            self.keras_model, self.output_head = _one_head(_built(self.keras_model), output_head)
+            _check_single_input(self.keras_model)
+            self.keras_model = _on_text(self.keras_model, tokenizer)
             self._forward = _compiled_forward(self.keras_model)
             self.input_shape = tuple(self.keras_model.input_shape[1:]) if input_shape is None else tuple(input_shape)
             self.input_dtype = str(getattr(self.keras_model.inputs[0], "dtype", "float32"))
             self.modality = modality or _infer_modality(self.input_shape, self.input_dtype)
-            self.output = output or _infer_output(self.keras_model)
+            width = int(self.keras_model.output_shape[-1] or 1)
+            self.output_spec = (outputs.declared(output, width, class_names) if output is not None
+                                else outputs.infer(self.keras_model, _output_layer(self.keras_model)))
             self.fingerprint = self.fingerprint or _weights_fingerprint(self.keras_model)
             self.vectorizer = _find_text_vectorizer(self.keras_model) if self.modality == "text" else None
-            self.n_outputs = int(self.keras_model.output_shape[-1] or 1)
         else:
+            if output_head is not None:
+                raise ValueError("output_head picks one head of a multi-output Keras model; a plain function "
+                                 "should return the one output to explain.")
+            if tokenizer is not None:
+                raise ValueError("tokenizer= turns a Keras token-id model into a text model; a plain function should "
+                                 "take the strings themselves (call your tokenizer inside it).")
+            self.output_head = None
             self._forward = model
             if modality is None:
                 raise ValueError("A plain prediction function needs modality='image', 'text' or 'tabular'.")
             self.input_shape = tuple(input_shape) if input_shape is not None else None
             self.input_dtype = "string" if modality == "text" else "float32"
             self.modality = modality
-            self.output = output or ("multiclass" if class_names and len(class_names) > 2 else "binary" if class_names else "regression")
+            self.output_spec = outputs.for_function(output, class_names)
             self.fingerprint = "callable:" + getattr(model, "__qualname__", type(model).__name__)
             self.vectorizer = None
-            if self.output == "multiclass" and not class_names:
+            if self.output_spec.task == "multiclass" and not class_names and self.output_spec.width is None:
                 raise ValueError("A plain multiclass prediction function needs class_names, one per output column.")
-            self.n_outputs = len(class_names) if self.output == "multiclass" else 1
         if self.modality not in ("image", "text", "tabular"):
             raise ValueError(f"modality must be 'image', 'text' or 'tabular', got {self.modality!r}.")
-        if self.output not in OUTPUT_KINDS:
-            raise ValueError(f"output must be one of {OUTPUT_KINDS}, got {self.output!r}.")
         self.class_names = tuple(class_names) if class_names is not None else None
+        self._check_class_names()
         self.feature_names = tuple(feature_names) if feature_names is not None else None
         self._background = background
         self.calls = 0  # forward batches run: the benchmarks read this
         self.evaluations = 0  # inputs evaluated
+
+    @property
+    def output(self) -> str:
+        """The task: ``"multiclass"``, ``"binary"`` or ``"regression"`` (the scale is ``output_scale``)."""
+        return self.output_spec.task
+
+    @property
+    def output_scale(self) -> str:
+        """``"probability"``, ``"logit"`` or ``"value"``: what the numbers the model returns are."""
+        return self.output_spec.scale
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns the model returns (a plain binary function: 1 until it is first called)."""
+        return self.output_spec.width or 1
+
+    def _check_class_names(self) -> None:
+        n = self.output_spec.n_classes
+        if self.class_names is not None and n is not None and len(self.class_names) != n:
+            raise ValueError(f"Got {len(self.class_names)} class names for a model with {n} classes.")
 
     # ---- outputs -----------------------------------------------------------------------
     def predict(self, x: Any) -> np.ndarray:
@@ -107,6 +140,7 @@ class Predictor:
             batch = x[start : start + self.batch_size]
             out = self._forward(_as_model_input(batch, self.modality, keras_model=self.keras_model is not None))
             chunks.append(np.asarray(out, dtype=np.float64).reshape(len(batch), -1))
+            self.output_spec = self.output_spec.with_width(chunks[-1].shape[1])
             self.calls += 1
         self.evaluations += n
         return np.concatenate(chunks, axis=0)
@@ -115,32 +149,22 @@ class Predictor:
 
     @property
     def n_classes(self) -> int | None:
-        if self.output == "regression":
-            return None
-        if self.output == "binary":
-            return 2
-        return self.n_outputs
+        return self.output_spec.n_classes
 
     def target_scores(self, outputs: np.ndarray, target: int | None) -> np.ndarray:
         """The explained quantity, one value per row of ``outputs`` (from :meth:`predict`)."""
-        outputs = np.asarray(outputs).reshape(len(outputs), -1)
-        if self.output == "regression":
-            return outputs[:, 0]
-        if self.output == "binary":
-            return outputs[:, 0] if target == 1 else 1.0 - outputs[:, 0]
-        return outputs[:, int(target)]
+        return self.output_spec.scores(outputs, target)
 
     def score(self, x: Any, target: int | None) -> np.ndarray:
         return self.target_scores(self.predict(x), target)
 
     def default_target(self, outputs_row: np.ndarray) -> int | None:
         """The predicted class for one row of outputs; ``None`` for regression."""
-        row = np.asarray(outputs_row).ravel()
-        if self.output == "regression":
-            return None
-        if self.output == "binary":
-            return int(row[0] >= 0.5)
-        return int(np.argmax(row))
+        return self.output_spec.default_target(outputs_row)
+
+    def explained_output(self, target: int | None) -> str:
+        """Words for what an explanation of ``target`` explains (never a logit called a probability)."""
+        return self.output_spec.label(target, self.class_name(target))
 
     def class_name(self, target: int | None) -> str | None:
         if target is None:
@@ -205,6 +229,10 @@ class Predictor:
             "fingerprint": self.fingerprint,
             "modality": self.modality,
             "output": self.output,
+            "output_scale": self.output_scale,
+            "output_width": self.n_outputs,
+            "output_how": self.output_spec.how,
+            "output_head": self.output_head,
             "input_shape": list(self.input_shape) if self.input_shape else None,
         }
 
@@ -263,16 +291,102 @@ def _output_layer(model):
     return layer
 
 
-def _infer_output(model) -> str:
-    width = int(model.output_shape[-1]) if model.output_shape[-1] is not None else 1
-    activation = getattr(getattr(_output_layer(model), "activation", None), "__name__", "")
-    if width > 1:
-        return "multiclass"
-    return "binary" if activation == "sigmoid" else "regression"
+def _built(model: Any) -> Any:
+    """The model itself, once it has inputs: an unbuilt Sequential model has no shape to explain."""
+    try:
+        model.inputs  # noqa: B018 - raises for a model never built or called
+    except (AttributeError, ValueError) as exc:
+        raise ValueError(
+            f"Model {model.name!r} is not built yet, so its input shape is unknown: build it with "
+            "model.build((None, *input_shape)), give its first layer an Input, or call it once on a batch."
+        ) from exc
+    if not model.inputs:
+        raise ValueError(f"Model {model.name!r} has no inputs; build it or call it once on a batch first.")
+    return model
+
+
+def _head_names(model: Any) -> list[str]:
+    names = getattr(model, "output_names", None)
+    return list(names) if names else [f"output_{i}" for i in range(len(model.outputs))]
+
+
+def _one_head(model: Any, head: str | int | None) -> tuple[Any, str | None]:
+    """``(model for one head, head name)``: a multi-output model is explained one head at a time."""
+    import keras
+
+    outputs = model.outputs
+    if len(outputs) == 1:
+        if head not in (None, 0, *_head_names(model)):
+            raise ValueError(f"Model {model.name!r} has a single output; output_head={head!r} does not name it.")
+        return model, None
+    names = _head_names(model)
+    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+    if head is None:
+        raise ValueError(f"Model {model.name!r} has {len(outputs)} outputs ({listed}); choose the one to explain "
+                         "with output_head= (a name or an index).")
+    index = names.index(head) if isinstance(head, str) and head in names else head
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(outputs):
+        raise ValueError(f"output_head={head!r} is not one of the model's outputs ({listed}).")
+    return keras.Model(model.inputs, outputs[index], name=f"{model.name}__{names[index]}"), names[index]
+
+
+def _on_text(model: Any, tokenizer: Any) -> Any:
+    """A token-id model with its tokenizer, as one model of raw strings (so every text method applies)."""
+    import keras
+
+    takes_ids = _reads_token_ids(model)
+    if tokenizer is None:
+        if takes_ids:
+            raise ValueError(
+                f"Model {model.name!r} reads token ids (its first layer is an Embedding): pass its tokenizer, "
+                "Predictor(model, tokenizer=...) with the TextVectorization layer or the vocabulary list "
+                "(index 0 padding, 1 unknown), so it can be explained on words."
+            )
+        return model
+    if not takes_ids:
+        raise ValueError(f"tokenizer= is for models that read token ids; model {model.name!r} does not start with an Embedding.")
+    length = model.input_shape[1] if len(model.input_shape) == 2 else None
+    if isinstance(tokenizer, keras.layers.TextVectorization):
+        vectorizer = tokenizer
+        produced = vectorizer.get_config().get("output_sequence_length")
+        if length is not None and produced not in (None, length):
+            raise ValueError(f"The tokenizer pads to {produced} tokens but the model reads {length}.")
+    elif isinstance(tokenizer, (list, tuple)) and tokenizer and all(isinstance(t, str) for t in tokenizer):
+        vectorizer = keras.layers.TextVectorization(vocabulary=list(tokenizer), output_sequence_length=length,
+                                                    name="explain_tokenizer")
+    else:
+        raise TypeError("tokenizer must be a keras TextVectorization layer or a vocabulary list of strings; for a "
+                        "Python tokenizer function, explain Predictor(lambda texts: model(tokenize(texts)), "
+                        "modality='text', class_names=...).")
+    inputs = keras.Input((1,), dtype="string", name="text")
+    outputs = model(vectorizer(inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_on_text")
+
+
+def _reads_token_ids(model: Any) -> bool:
+    import keras
+
+    dtype = str(getattr(model.inputs[0], "dtype", ""))
+    first = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)][:1]
+    return "string" not in dtype and bool(first) and isinstance(first[0], keras.layers.Embedding)
+
+
+def _check_single_input(model: Any) -> None:
+    if len(model.inputs) > 1:
+        names = ", ".join(repr(getattr(t, "name", f"input_{i}")) for i, t in enumerate(model.inputs))
+        raise ValueError(
+            f"Model {model.name!r} takes {len(model.inputs)} inputs ({names}). Explain one input at a time: wrap the "
+            "model in a function of that input with the others held fixed, e.g. Predictor(lambda x: "
+            "model.predict([x, fixed_meta]), modality=..., class_names=...), or a Keras model built on that input."
+        )
 
 
 def _weights_fingerprint(model) -> str:
+    """Weights and any text vocabulary: both change what the model computes."""
     digest = hashlib.sha256()
+    vectorizer = _find_text_vectorizer(model)
+    if vectorizer is not None:
+        digest.update("\n".join(map(str, vectorizer.get_vocabulary())).encode("utf-8"))
     for weight in model.weights:
         value = np.asarray(weight.numpy() if hasattr(weight, "numpy") else weight)
         digest.update(value.tobytes())

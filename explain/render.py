@@ -61,17 +61,21 @@ def caption(explanation: Explanation) -> str:
             parts.append(f"prediction {_format_value(prediction[0])}")
     else:
         name = explanation.target_name or str(explanation.target)
-        parts.append(f"class {name} (p = {_target_probability(explanation):.3g})")
+        logit = dict(explanation.meta.get("model") or {}).get("output_scale") == "logit"
+        parts.append(f"class {name} ({'logit' if logit else 'p'} = {_target_probability(explanation, logit):.3g})")
     seconds = explanation.meta.get("seconds")
     if isinstance(seconds, (int, float)):
         parts.append(f"{seconds:.3g} s")
     return " · ".join(parts)
 
 
-def _target_probability(explanation: Explanation) -> float:
+def _target_probability(explanation: Explanation, logit: bool = False) -> float:
+    """The target's probability (or its logit, for a model that returns logits)."""
     prediction = np.ravel(explanation.prediction)
-    if prediction.size == 1:  # a single sigmoid: p is the probability of class 1
-        return float(prediction[0] if explanation.target == 1 else 1.0 - prediction[0])
+    if prediction.size == 1:  # a single sigmoid (or logit) of class 1
+        if explanation.target == 1:
+            return float(prediction[0])
+        return float(-prediction[0] if logit else 1.0 - prediction[0])
     return float(prediction[int(explanation.target)])
 
 
@@ -164,7 +168,7 @@ def waterfall(explanation: Explanation, *, max_features: int = 10) -> Figure:
         steps.append((f"{len(rest)} other features", float(values[rest].sum())))
     fig, ax = plt.subplots(figsize=(6, 0.38 * len(steps) + 1.4))
     position = float(explanation.base_value)
-    for row, (label, value) in enumerate(steps):
+    for row, (_label, value) in enumerate(steps):
         ax.barh(row, value, left=position, color=POSITIVE if value >= 0 else NEGATIVE)
         ax.text(position + value, row, f" {_format_value(value, signed=True)} ", va="center", fontsize=7,
                 ha="left" if value >= 0 else "right")

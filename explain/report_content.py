@@ -136,7 +136,7 @@ def _output_kind(e: Explanation) -> str:
 
 def _class_probabilities(e: Explanation) -> np.ndarray:
     p = np.ravel(np.asarray(e.prediction, dtype=float))
-    return np.array([1.0 - p[0], p[0]]) if _output_kind(e) == "binary" else p
+    return np.array([1.0 - p[0], p[0]]) if _output_kind(e) == "binary" and p.size == 1 else p
 
 
 def _name(index: Any, class_names: Sequence[str] | None) -> str:

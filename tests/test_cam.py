@@ -51,7 +51,7 @@ def test_gradcam_finds_the_planted_region_and_only_for_its_class(detector):
 def test_gradcam_on_zoo_hot_region_is_flat_because_its_averaged_gradients_cancel(zoo):
     """zoo.hot_region gives both classes the same total weight per channel of a copy conv, so the
     spatially averaged gradient of log p1 is exactly 0: Grad-CAM must be ~0, not a made-up peak."""
-    a = explain(zoo["hot_region"], z.hot_region_image(), "gradcam", target=1).attributions
+    a = explain(zoo["hot_region"], z.hot_region_image(), "gradcam", target=1, score="log_p").attributions
     assert np.max(np.abs(a)) < 1e-6
 
 
@@ -77,9 +77,31 @@ def test_gradcam_equals_a_hand_computation_with_a_sub_model(zoo, images):
         score = tf.reduce_sum(tf.math.log(tf.gather(p, targets, axis=1, batch_dims=1)))
     G = tape.gradient(score, A).numpy()
     expected = np.maximum((G.mean(axis=(1, 2), keepdims=True) * A.numpy()).sum(-1), 0)
-    got = np.stack([e.attributions for e in explain_batch(model, images, "gradcam", targets)])
+    batch = explain_batch(model, images, "gradcam", targets, score="log_p")
+    got = np.stack([e.attributions for e in batch])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7)
-    assert got.max() > 0
+    assert got.max() > 0 and batch[0].meta["score"].startswith("log-probability")
+
+
+def test_gradcam_default_differentiates_the_pre_softmax_class_score_as_published(zoo, images):
+    """Selvaraju et al. differentiate y^c before the softmax: a hand-written GradientTape on the logits."""
+    import keras
+    import tensorflow as tf
+
+    model = zoo["image_functional"]
+    probe = keras.Model(model.inputs, model.get_layer("conv_b").output)
+    head = model.get_layer("head")
+    targets = [0, 2, 1]
+    with tf.GradientTape() as tape:
+        A = probe(images, training=False)
+        tape.watch(A)
+        logits = tf.reduce_mean(A, axis=(1, 2)) @ head.kernel + head.bias
+        score = tf.reduce_sum(tf.gather(logits, targets, axis=1, batch_dims=1))
+    G = tape.gradient(score, A).numpy()
+    expected = np.maximum((G.mean(axis=(1, 2), keepdims=True) * A.numpy()).sum(-1), 0)
+    batch = explain_batch(model, images, "gradcam", targets)
+    np.testing.assert_allclose(np.stack([e.attributions for e in batch]), expected, rtol=1e-4, atol=1e-7)
+    assert batch[0].params["score"] == "logit" and batch[0].meta["score"].startswith("logit")
 
 
 def test_cam_equals_the_dense_weights_times_the_activations(zoo, images):
@@ -126,18 +148,18 @@ def test_gradcam_pp_with_pooled_head_weights_channels_by_positive_gradients(zoo,
         score = tf.math.log(p[0, 2])
     g = tape.gradient(score, A).numpy()[0].mean(axis=(0, 1))
     expected = np.maximum((np.maximum(g, 0) * A.numpy()[0]).sum(-1), 0)
-    got = explain(model, images[0], "gradcam_pp", target=2).attributions
+    got = explain(model, images[0], "gradcam_pp", target=2, score="log_p").attributions
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-7)
 
 
 def test_score_gradient_stays_exact_when_the_probability_rounds_to_one():
     import tensorflow as tf
 
-    from explain.methods.gradcam import _log_softmax_at
+    from explain.gradients import log_softmax_at
 
     z = tf.Variable([[30.0, 0.0, -5.0]])
     with tf.GradientTape() as tape:
-        s = _log_softmax_at(z, tf.constant([0]))
+        s = log_softmax_at(z, tf.constant([0]))
     g = tape.gradient(s, z).numpy()[0]
     p = np.exp(np.array([30.0, 0.0, -5.0]) - 30.0)
     p /= p.sum()
@@ -192,14 +214,15 @@ def test_unknown_layer_lists_the_convolutions(zoo, images):
 def test_text_maps_give_one_value_per_token_at_the_conv_positions(zoo, method):
     import tensorflow as tf
 
-    from explain.methods.gradcam import _score_fn
+    from explain.gradients import score_fn
+    from explain.predictor import Predictor
 
     model = zoo["text_model"]
     e = explain(model, "the movie was great", method)
     assert e.labels == ("the", "movie", "was", "great") and e.attributions.shape == (4,)
     assert e.meta["layer"] == "text_conv"
     A, G, _ = L.output_and_gradient(model, model.get_layer("text_conv"), tf.constant(["the movie was great"]),
-                                    tf.constant([e.target]), _score_fn("binary"))
+                                    tf.constant([e.target]), score_fn(Predictor(model), "logit"))
     A, G = A.numpy()[0], G.numpy()[0]
     if method == "gradcam":
         expected = np.maximum(A @ G.mean(axis=0), 0)[:4]

@@ -206,3 +206,97 @@ def driver_function(x) -> np.ndarray:
     """Only feature 2 matters: a sigmoid in it (for 'LIME recovers the driving feature')."""
     x = np.asarray(x, dtype=np.float64)
     return (1 / (1 + np.exp(-3 * x[:, 2]))).reshape(-1, 1)
+
+
+# ---- the kinds of models users bring that the first zoo lacked ---------------------------------
+def lstm_text_model(seed: int = 0):
+    """Raw strings -> TextVectorization -> masked embedding -> bidirectional LSTM -> sigmoid: no convolution."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name="lstm_vectorizer")
+    vectorizer.adapt(TEXT_CORPUS)
+    inputs = keras.Input((1,), dtype="string")
+    x = vectorizer(inputs)
+    x = layers.Embedding(40, 6, mask_zero=True)(x)
+    x = layers.Bidirectional(layers.LSTM(4))(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="lstm_text")
+
+
+def image_logits(seed: int = 0):
+    """A CNN whose head has no activation, compiled with a from_logits loss: it returns logits."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    inputs = keras.Input(IMAGE_SHAPE + (1,))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="logit_conv")(inputs)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3, name="logits")(x)
+    model = keras.Model(inputs, outputs, name="image_logits")
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def transfer_cnn(seed: int = 0):
+    """A transfer-learning wrapper around a keras.applications base (weights=None) on 32x32 colour images."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, alpha=0.35)
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="transfer_cnn")
+
+
+def tabular_two_column(seed: int = 0):
+    """The linear model's score as a two-class softmax head: column c is p(class c)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((N_FEATURES,))
+    dense = layers.Dense(2, activation="softmax")
+    outputs = dense(inputs)
+    model = keras.Model(inputs, outputs, name="tabular_two_column")
+    kernel = np.stack([np.zeros(N_FEATURES), LINEAR_WEIGHTS], axis=1).astype(np.float32)
+    dense.set_weights([kernel, np.array([0.0, LINEAR_BIAS], dtype=np.float32)])
+    return model
+
+
+def predict_proba_function(x) -> np.ndarray:
+    """scikit-learn's predict_proba form of the same binary problem: columns (p(class 0), p(class 1))."""
+    z = np.asarray(x, dtype=np.float64) @ LINEAR_WEIGHTS.astype(np.float64) + LINEAR_BIAS
+    p = 1 / (1 + np.exp(-z))
+    return np.column_stack([1 - p, p])
+
+
+def sigmoid_function(x) -> np.ndarray:
+    """The same binary problem as one column, p(class 1)."""
+    return predict_proba_function(x)[:, 1:]
+
+
+def token_model(seed: int = 0):
+    """How most Keras text models are trained: token ids in (padded to 12), an Embedding, a Conv1D, a sigmoid."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    inputs = keras.Input((12,), dtype="int32")
+    x = layers.Embedding(40, 6)(inputs)
+    x = layers.Conv1D(5, 3, padding="same", activation="relu", name="token_conv")(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x), name="token_model")
+
+
+def corpus_vocabulary() -> list[str]:
+    from keras import layers
+
+    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12)
+    vectorizer.adapt(TEXT_CORPUS)
+    return [str(t) for t in vectorizer.get_vocabulary()]

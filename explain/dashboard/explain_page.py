@@ -16,8 +16,10 @@ from . import inputs, params, state
 from .inputs import Chosen
 from .state import NotReady, Subject
 
-DEFAULT_METHODS = {"image": ("gradcam", "lime_image"), "text": ("gradcam", "lime_text"),
-                   "tabular": ("kernel_shap", "lime_tabular")}
+DEFAULT_METHODS = {  # preferred first; only those that apply to the chosen model are preselected
+    "image": ("gradcam", "lime_image", "integrated_gradients"), "text": ("gradcam", "lime_text", "integrated_gradients"),
+    "tabular": ("kernel_shap", "lime_tabular")}
+DEFAULT_COUNT = 2
 PER_ROW = 3  # method panels side by side
 PREDICTED = -1  # "explain the predicted class" in the class picker (None would read as "nothing chosen")
 LOG = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ def _prediction(subject: Subject, chosen: Chosen, output: np.ndarray) -> None:
 def _method_choices(subject: Subject) -> tuple[list[str], int | None, dict[str, dict[str, Any]]]:
     predictor = subject.predictor
     available = explain.available(predictor)
-    defaults = [m for m in DEFAULT_METHODS[subject.modality] if m in available] or available[:1]
+    defaults = [m for m in DEFAULT_METHODS[subject.modality] if m in available][:DEFAULT_COUNT] or available[:1]
     left, right = st.columns([3, 1])
     methods = left.multiselect("Methods", available, default=defaults, key=f"methods:{subject.key}")
     target = None

@@ -21,9 +21,9 @@ from .explain_page import require_subject
 from .state import Subject
 
 METHODS = {  # fast, batched methods first: each is the default for its modality
-    "image": ("gradcam", "gradcam_pp", "cam", "gradient_shap"),
-    "text": ("gradcam", "gradcam_pp", "cam", "lime_text", "partition_shap"),
-    "tabular": ("kernel_shap", "exact_shap", "gradient_shap", "deep_shap", "lime_tabular"),
+    "image": ("gradcam", "gradcam_pp", "cam", "integrated_gradients", "gradient_x_input", "saliency", "gradient_shap"),
+    "text": ("gradcam", "gradcam_pp", "cam", "integrated_gradients", "gradient_x_input", "lime_text", "partition_shap"),
+    "tabular": ("kernel_shap", "exact_shap", "integrated_gradients", "gradient_shap", "deep_shap", "lime_tabular"),
 }
 SAMPLE = {"image": 300, "text": 200, "tabular": 100}  # default sample sizes: seconds, not minutes, on two cores
 CHUNK = 50  # inputs per batched call (and per progress step, and per cache entry)
@@ -91,7 +91,7 @@ def _images(explanations: list[Explanation], by: str) -> None:
     st.caption(f"The mean {explanations[0].method} map of the sampled test images, per class ({by}), over their mean "
                "image: where the model looks when it recognises each class.")
     columns = st.columns(5)
-    for k, (target, mean) in enumerate(means.items()):
+    for k, mean in enumerate(means.values()):
         columns[k % 5].image(state.figure_png(mean), caption=f"{mean.target_name}: {mean.meta['n']} images",
                              width="stretch")
 

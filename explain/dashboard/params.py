@@ -1,9 +1,10 @@
 """Method parameters as widgets, read from each method's dataclass fields (its one source of truth).
 
-A new method gets its controls for free; only fields whose values are fixed
-lists (segmentations, lime's feature selections, the layers of this model)
-need a hint here.  Only values that differ from the defaults are returned, so
-"default" and "set to the default" share one cache entry.
+A new method gets its controls for free: choices and ranges come from each
+parameter's declaration (``explain.methods.base.param``), and parameters
+declared ``changes_result=False`` (speed knobs) are not shown.  Only the
+layers of this model are looked up here.  Only values that differ from the
+defaults are returned, so "default" and "set to the default" share one cache entry.
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import streamlit as st
 
 import explain
 from explain.layers import convolution_layers
+from explain.methods.base import declaration
 from explain.methods.lime_image import FEATURE_SELECTIONS
 from explain.segmentation import SEGMENTATIONS
 
-HIDDEN = {"batch_size"}  # speed only: does not change results (fields typed Any, like a background array, are hidden too)
-CHOICES: dict[str, tuple[str, ...]] = {
+HIDDEN = {"batch_size"}  # undeclared speed knobs of the older methods (fields typed Any without choices are hidden too)
+CHOICES: dict[str, tuple[str, ...]] = {  # fixed lists of the older methods, until they declare them
     "segmentation": SEGMENTATIONS,
     "feature_selection": FEATURE_SELECTIONS,
     "discretizer": ("quartile", "decile", "entropy"),
@@ -34,8 +36,7 @@ def controls(method: str, predictor: explain.Predictor, scope: str) -> dict[str,
     cls = explain.get_method(method)
     hints = typing.get_type_hints(cls)
     changed: dict[str, Any] = {}
-    fields = [f for f in dataclasses.fields(cls)
-              if f.name not in HIDDEN and not f.name.startswith("_") and hints.get(f.name) is not Any]
+    fields = [f for f in dataclasses.fields(cls) if _shown(cls, f, hints)]
     if not fields:
         st.caption("No parameters.")
     for k, field in enumerate(fields):
@@ -44,13 +45,23 @@ def controls(method: str, predictor: explain.Predictor, scope: str) -> dict[str,
             columns = st.columns(PER_ROW)
         with columns[k % PER_ROW]:
             value = _widget(field.name, hints.get(field.name, type(default)), default, predictor,
-                            key=f"param:{scope}:{method}:{field.name}")
+                            key=f"param:{scope}:{method}:{field.name}", declared=declaration(cls, field.name))
         if value != default:
             changed[field.name] = value
     return changed
 
 
-def _widget(name: str, hint: Any, default: Any, predictor: explain.Predictor, key: str) -> Any:
+def _shown(cls: type, field: dataclasses.Field, hints: dict[str, Any]) -> bool:
+    declared = declaration(cls, field.name)
+    if field.name.startswith("_") or not declared["changes_result"]:
+        return False
+    if "changes_result" in field.metadata:  # declared: shown unless it is a free-form value without choices
+        return hints.get(field.name) is not Any or declared["choices"] is not None
+    return field.name not in HIDDEN and hints.get(field.name) is not Any
+
+
+def _widget(name: str, hint: Any, default: Any, predictor: explain.Predictor, key: str,
+            declared: dict[str, Any]) -> Any:
     optional = _is_optional(hint)
     base = _base_type(hint)
     if name == "layer":
@@ -58,8 +69,8 @@ def _widget(name: str, hint: Any, default: Any, predictor: explain.Predictor, ke
         choice = st.selectbox("layer (convolution to read)", [AUTOMATIC, *layers], key=key,
                               format_func=lambda v: "automatic: the last convolution" if v == AUTOMATIC else v)
         return None if choice == AUTOMATIC else choice
-    if name in CHOICES:
-        options = CHOICES[name]
+    if declared["choices"] is not None or name in CHOICES:
+        options = declared["choices"] if declared["choices"] is not None else CHOICES[name]
         return st.selectbox(name, options, index=options.index(default) if default in options else 0, key=key)
     if optional:
         automatic = st.checkbox(f"{name}: automatic", value=default is None, key=key + ":auto",
@@ -69,10 +80,14 @@ def _widget(name: str, hint: Any, default: Any, predictor: explain.Predictor, ke
         default = 0.0 if default is None else default
     if base is bool:
         return st.checkbox(name, value=bool(default), key=key)
+    low, high, help_text = declared["low"], declared["high"], declared["help"] or None
     if base is int:
-        return int(st.number_input(name, value=int(default), min_value=0, step=1, key=key))
+        return int(st.number_input(name, value=int(default), min_value=int(low) if low is not None else 0,
+                                   max_value=int(high) if high is not None else None, step=1, key=key, help=help_text))
     if base is float:
-        return float(st.number_input(name, value=float(default), format="%g", key=key))
+        return float(st.number_input(name, value=float(default), format="%g", key=key, help=help_text,
+                                     min_value=float(low) if low is not None else None,
+                                     max_value=float(high) if high is not None else None))
     return st.text_input(name, value="" if default is None else str(default), key=key)
 
 

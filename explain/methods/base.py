@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
@@ -30,6 +33,26 @@ class Attribution:
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. segments, the layer used, fallbacks taken
 
 
+def param(default: Any, *, choices: Sequence[Any] | None = None, low: float | None = None,
+          high: float | None = None, changes_result: bool = True, help: str = "") -> Any:
+    """A method parameter with its declaration: allowed choices or range, and whether it changes the result.
+
+    Validation, the dashboard's widgets and the docs read these instead of
+    checking parameter names.  ``changes_result=False`` marks speed-only knobs.
+    """
+    metadata = {"choices": tuple(choices) if choices is not None else None, "low": low, "high": high,
+                "changes_result": changes_result, "help": help}
+    return field(default=default, metadata=metadata)
+
+
+def declaration(cls: type, name: str) -> dict[str, Any]:
+    """The declared metadata of one parameter (empty values for a plain field)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return {"choices": None, "low": None, "high": None, "changes_result": True, "help": "", **f.metadata}
+    raise KeyError(name)
+
+
 @dataclass
 class Method:
     """Subclasses set ``name`` and ``modalities`` and implement :meth:`attribute`."""
@@ -40,6 +63,15 @@ class Method:
     outputs: ClassVar[tuple[str, ...]] = ("multiclass", "binary", "regression")
     stochastic: ClassVar[bool] = False  # results depend on ``seed``
     additive: ClassVar[bool] = False  # attributions sum to output - base_value (SHAP); LIME's intercept does not
+    needs_gradients: ClassVar[bool] = False  # differentiates the model (so needs a Keras model)
+
+    def __post_init__(self) -> None:
+        """Check every parameter against its type and declaration, naming it in the message."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            if not f.name.startswith("_"):
+                _check_param(type(self).name, f.name, getattr(self, f.name), hints.get(f.name, Any),
+                             declaration(type(self), f.name))
 
     def params(self) -> dict[str, Any]:
         """Every parameter that changes the result (the seed included), JSON-friendly.
@@ -53,7 +85,7 @@ class Method:
         """``None`` if the method can explain this model, else the reason it cannot (for error messages)."""
         if predictor.modality not in cls.modalities:
             return f"{cls.name} explains {' or '.join(cls.modalities)} inputs, not {predictor.modality} inputs"
-        if cls.needs_keras and predictor.keras_model is None:
+        if (cls.needs_keras or cls.needs_gradients) and predictor.keras_model is None:
             return f"{cls.name} needs a Keras model (gradients or layers); a plain prediction function only supports model-agnostic methods"
         if predictor.output not in cls.outputs:
             return f"{cls.name} does not support {predictor.output} outputs"
@@ -70,3 +102,34 @@ def _summarise(value: Any) -> Any:
         digest = hashlib.sha256(array.tobytes() if array.dtype != object else repr(value).encode()).hexdigest()[:16]
         return {"array_sha256": digest, "shape": list(array.shape), "dtype": str(array.dtype)}
     return value
+
+
+def _check_param(method: str, name: str, value: Any, hint: Any, declared: dict[str, Any]) -> None:
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) not in args and hint is not Any:
+            raise TypeError(f"{method}: parameter {name!r} may not be None.")
+        return
+    kinds = [a for a in args if a in (int, float, str, bool)]
+    if kinds and not any(_is_instance(value, kind) for kind in kinds):
+        allowed = " or ".join(k.__name__ for k in kinds)
+        raise TypeError(f"{method}: parameter {name!r} must be {allowed}, got {value!r} ({type(value).__name__}).")
+    if declared["choices"] is not None and isinstance(value, str) and value not in declared["choices"]:
+        raise ValueError(f"{method}: parameter {name!r} must be one of {', '.join(map(repr, declared['choices']))}, "
+                         f"got {value!r}.")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        low, high = declared["low"], declared["high"]
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"between {low} and {high}" if low is not None and high is not None else (
+                f"at least {low}" if low is not None else f"at most {high}")
+            raise ValueError(f"{method}: parameter {name!r} must be {span}, got {value!r}.")
+
+
+def _is_instance(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, (bool, np.bool_))
+    if kind is int:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if kind is float:
+        return isinstance(value, (numbers.Real, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, kind)

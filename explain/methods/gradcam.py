@@ -6,17 +6,13 @@ input: bilinear upsampling to the image's ``(H, W)``, or conv position ``i``
 to token ``i`` for text.  Maps keep their raw scale (no [0, 1] normalisation),
 so maps of one model can be compared; ``meta["max"]`` records the peak.
 
-The score differentiated is the *log* of the explained probability (``log p``
-for multiclass and binary target 1, ``log(1 - p)`` for binary target 0) and
-the raw output for regression.  Why not ``p`` itself: a saturated softmax or
-sigmoid has ``dp/dz = p (1 - p)``, which vanishes for a target the model finds
-unlikely (``p -> 0``) and is tiny for any confident prediction; ``d log p / dz``
-drops the ``p`` factor.  It is computed from the logits captured before the final
-softmax/sigmoid as ``-softplus(logsumexp_{j != c}(z_j - z_c))``, whose gradient
-``1 - p_c = sum_{j != c} p_j`` stays exact in float32 even when ``p_c`` itself
-rounds to 1 (``log_softmax`` would compute ``1 - 1.0 = 0`` there and lose the
-target's own weights).  Without such an activation ``p`` is clipped to
-``[EPS, 1 - EPS]``.  ``meta["score"]`` names the quantity.
+The score differentiated is, by default, the published one: the target's class
+score *before* the softmax or sigmoid (``score="logit"``; the raw output for
+regression and for models that return logits).  ``score="log_p"`` differentiates
+the log-probability instead, computed exactly from the captured logits
+(``-softplus(logsumexp_{j != c}(z_j - z_c))``); it down-weights what the other
+classes share, and gives near-zero maps for classes the model finds unlikely.
+Both come from :mod:`explain.gradients`; ``meta["score"]`` names the one used.
 
 Each batch costs one forward and one backward pass: the per-row scores are
 summed before differentiating, which gives each row its own gradient because
@@ -29,52 +25,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import gradients as Grad
 from .. import layers as L
 from ..predictor import Predictor
 from ..registry import register
-from .base import Attribution, Method
+from .base import Attribution, Method, param
 
-EPS = 1e-7
-
-
-# ---- score ----------------------------------------------------------------------------------
-def _score_fn(output: str):
-    """The per-row score differentiated, for one output kind (see the module docstring)."""
-    import tensorflow as tf
-
-    def score(outputs, logits, activation, targets):
-        outputs = tf.reshape(tf.cast(outputs, tf.float32), [tf.shape(outputs)[0], -1])
-        if output == "regression":
-            return outputs[:, 0]
-        if output == "binary":
-            if activation == "sigmoid":
-                z = tf.reshape(tf.cast(logits, tf.float32), [-1])
-                log_p, log_q = -tf.nn.softplus(-z), -tf.nn.softplus(z)
-            else:
-                p = tf.clip_by_value(outputs[:, 0], EPS, 1.0 - EPS)
-                log_p, log_q = tf.math.log(p), tf.math.log(1.0 - p)
-            return tf.where(tf.equal(targets, 1), log_p, log_q)
-        if activation == "softmax":
-            return _log_softmax_at(tf.cast(logits, tf.float32), targets)
-        log_probs = tf.math.log(tf.clip_by_value(outputs, EPS, 1.0))
-        return tf.gather(log_probs, targets, axis=1, batch_dims=1)
-
-    return score
-
-
-def _log_softmax_at(z, targets):
-    """``log softmax(z)[c]`` as ``-softplus(logsumexp_{j != c}(z_j - z_c))``: exact gradients when ``p_c`` rounds to 1."""
-    import tensorflow as tf
-
-    is_target = tf.one_hot(targets, tf.shape(z)[1], on_value=True, off_value=False)
-    z_c = tf.gather(z, targets, axis=1, batch_dims=1)
-    others = tf.where(is_target, tf.fill(tf.shape(z), -np.inf), z - z_c[:, None])
-    return -tf.nn.softplus(tf.reduce_logsumexp(others, axis=1))
-
-
-def _score_name(predictor: Predictor) -> str:
-    return {"multiclass": "log p(target)", "binary": "log p (target 1) or log(1 - p) (target 0)",
-            "regression": "model output"}[predictor.output]
+SCORES = ("logit", "log_p")
 
 
 # ---- one forward (+ backward) pass per batch ---------------------------------------------------
@@ -102,16 +59,18 @@ def _channels_last(layer: Any, tensor: Any) -> np.ndarray:
 
 
 def activations(predictor: Predictor, layer_name: str | None, inputs: Sequence[Any], targets: Sequence[int | None],
-                gradient: bool = True) -> tuple[str, Any, np.ndarray, np.ndarray | None, np.ndarray]:
+                gradient: bool = True, score: str = "logit") -> tuple[str, Any, np.ndarray, np.ndarray | None, np.ndarray]:
     """``(path, layer, A, dScore/dA, outputs)`` for a batch, channels last, one pass per ``batch_size`` chunk."""
     import tensorflow as tf
 
     model = predictor.keras_model
     path, layer = L.resolve_layer(model, layer_name)
-    run = L.compiled_output_and_gradient(model, path, layer, _input_spec(predictor), _score_fn(predictor.output),
-                                         key=(predictor.output, predictor.modality, predictor.input_shape),
-                                         gradient=gradient)
-    codes = np.array([0 if t is None else int(t) for t in targets], dtype=np.int32)
+    if gradient:
+        Grad.check_score(predictor, score)
+    key = (predictor.output, predictor.output_scale, predictor.n_outputs, predictor.modality, predictor.input_shape, score)
+    run = L.compiled_output_and_gradient(model, path, layer, _input_spec(predictor), Grad.score_fn(predictor, score),
+                                         key=key, gradient=gradient)
+    codes = Grad.target_codes(targets)
     acts, grads, outs = [], [], []
     for start in range(0, len(inputs), predictor.batch_size):
         stop = start + predictor.batch_size
@@ -183,22 +142,40 @@ def _results(layer_path: str, layer: Any, maps: list[np.ndarray], conv_maps: np.
 
 
 # ---- the methods --------------------------------------------------------------------------------
+def _needs_convolution(cls: type, predictor: Predictor) -> str | None:
+    """A CAM method applies only to a model with a convolution (when no layer is named)."""
+    if predictor.keras_model is not None and not L.convolution_layers(predictor.keras_model):
+        return f"{cls.name} needs a convolution layer and model {predictor.keras_model.name!r} has none"
+    return None
+
+
+LAYER = param(None, help="the convolution layer to read (name or path); None: the last one")
+
+
 @dataclass
 class _GradientCAM(Method):
     """Shared driver of the gradient-weighted maps; subclasses turn (A, dS/dA) into conv-resolution maps."""
 
     modalities = ("image", "text")
     needs_keras = True
-    layer: str | None = None
+    needs_gradients = True
+    layer: str | None = LAYER
+    score: str = param("logit", choices=SCORES,
+                       help="'logit': the class score before softmax/sigmoid, as published; 'log_p': its log-probability")
+
+    @classmethod
+    def applies_to(cls, predictor: Predictor) -> str | None:
+        return super().applies_to(predictor) or _needs_convolution(cls, predictor)
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         results: list[Attribution | None] = [None] * len(inputs)
         for group in _run_groups(predictor, inputs):
             batch = _subset(inputs, group)
-            path, layer, A, G, _ = activations(predictor, self.layer, batch, [targets[i] for i in group])
+            path, layer, A, G, _ = activations(predictor, self.layer, batch, [targets[i] for i in group], score=self.score)
             conv_maps = self.conv_maps(A, G)
             placed = _place(predictor, layer, conv_maps, batch)
-            for i, result in zip(group, _results(path, layer, placed, conv_maps, {"score": _score_name(predictor)})):
+            extra = {"score": Grad.score_name(predictor, self.score)}
+            for i, result in zip(group, _results(path, layer, placed, conv_maps, extra)):
                 results[i] = result
         return results  # type: ignore[return-value]
 
@@ -267,7 +244,11 @@ class CAM(Method):
     name = "cam"
     modalities = ("image", "text")
     needs_keras = True
-    layer: str | None = None
+    layer: str | None = LAYER
+
+    @classmethod
+    def applies_to(cls, predictor: Predictor) -> str | None:
+        return super().applies_to(predictor) or _needs_convolution(cls, predictor)
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         results: list[Attribution | None] = [None] * len(inputs)
@@ -288,8 +269,8 @@ class CAM(Method):
 
 
 def _class_weights(predictor: Predictor, kernel: np.ndarray, target: int | None) -> np.ndarray:
-    if predictor.output == "multiclass":
-        return kernel[:, int(target)]
+    if predictor.output == "multiclass" or kernel.shape[1] > 1:
+        return kernel[:, int(target or 0)]
     if predictor.output == "binary" and target == 0:
         return -kernel[:, 0]  # log-odds of class 0 are minus those of class 1
     return kernel[:, 0]

@@ -58,7 +58,7 @@ def lime_columns(predictor: Predictor, outputs: np.ndarray) -> np.ndarray:
     """
     outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
     if predictor.output == "binary":
-        return np.column_stack([1.0 - outputs[:, 0], outputs[:, 0]])
+        return predictor.output_spec.class_scores(outputs)
     if predictor.output == "regression":
         return outputs[:, :1]
     return outputs

@@ -56,7 +56,7 @@ def score_model(predictor: Predictor, column: int | None = None):
 
     inputs = keras.Input(shape=tuple(predictor.input_shape), dtype="float32")
     outputs = keras.ops.reshape(model(inputs), (-1, predictor.n_outputs))
-    if predictor.output == "binary":
+    if predictor.output == "binary" and predictor.n_outputs == 1:
         outputs = keras.ops.concatenate([1.0 - outputs, outputs], axis=-1)
     if column is not None:
         outputs = outputs[:, column : column + 1]
