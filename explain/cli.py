@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=8501)
     _add_report_parser(commands)
     _add_audit_parser(commands)
+    _add_doctor_parser(commands)
     return parser
 
 
@@ -231,6 +232,52 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 COMMANDS["audit"] = _audit
+
+
+# ---- explain doctor ---------------------------------------------------------------------------
+def _add_doctor_parser(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser("doctor", help="check which explanation methods work on a model, and why others do not",
+                                 description="Read a model, try every method once on one probe input with small "
+                                 "budgets, and report what was found: works, refused (with the reason) or failed.")
+    doctor.add_argument("model", metavar="MODEL", help="a .keras file (or a reference model name)")
+    doctor.add_argument("--example", help=f"an input to probe with, the first of a file: {INPUT_FILES} "
+                        "(default: one made from the input shape)")
+    doctor.add_argument("--class-names", help="comma-separated names of the model's classes, e.g. negative,positive")
+    doctor.add_argument("--methods", help="comma-separated methods to check (default: every method)")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when at least one method works, 1 when none does (user errors: 2, from main)."""
+    import explain
+
+    class_names = [c.strip() for c in args.class_names.split(",")] if args.class_names else None
+    if args.methods:
+        for name in filter(None, (m.strip() for m in args.methods.split(","))):
+            explain.get_method(name)  # a typo fails before the model loads
+    example = None
+    if args.example:  # the same loader as report/audit: safe mode, and the file's rows as background
+        loaded = load_model_and_inputs(args.model, args.example, models_dir=args.models_dir, class_names=class_names)
+        predictor, example = loaded.predictor, loaded.x[0]
+    elif args.model.endswith(".keras"):
+        from models.artifacts import load_keras
+
+        predictor = explain.Predictor(load_keras(Path(args.model)), class_names=class_names)
+    else:
+        import models
+
+        if args.model not in models.names():
+            raise ValueError(f"{args.model!r} is neither a .keras file nor a reference model ({', '.join(models.names())}).")
+        predictor = explain.Predictor(models.load(args.model, args.models_dir), class_names=class_names)
+    _progress(f"checking {predictor.name}")
+    table = explain.doctor(predictor, example=example, methods=args.methods)
+    for key, value in table.attrs["model"].items():
+        print(f"{key + ':':<20} {value}")
+    print()
+    print(table.to_string(index=False))  # reasons in full: they say what to do
+    return 0 if (table["status"] == "works").any() else 1
+
+
+COMMANDS["doctor"] = _doctor
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -205,3 +205,19 @@ def _uploaded_model() -> None:
     lines: list[str] = []
     predictor.keras_model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
     st.code("\n".join(lines), language=None)
+    _doctor_panel(subject)
+
+
+def _doctor_panel(subject: state.Subject) -> None:
+    """Every method tried once on a probe input: which work on this model, and why the others do not."""
+    key = f"doctor:{subject.key}"
+    with st.expander("Compatibility check (doctor)"):
+        st.caption("Runs every method once on a probe input made from the input shape, with small budgets "
+                   "(a few seconds). A method whose attributions are all zero or not finite counts as failed.")
+        if st.button("Run the check", key=f"run-{key}"):
+            with st.spinner("Trying every method…"):
+                st.session_state[key] = explain.doctor(subject.predictor)
+        report = st.session_state.get(key)
+        if report is not None:
+            st.json(report.attrs["model"], expanded=False)
+            st.dataframe(report, hide_index=True, width="stretch")
