@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", default=str(ROOT / "test-artifacts"), help="screenshot and server log folder")
     args = parser.parse_args(argv)
     times = measure(Path(args.models_dir), args.repeat, Path(args.artifacts))
-    print(f"\n| case (mnist_cnn, warm model) | median s | min s | max s | clicks |\n| --- | --- | --- | --- | --- |")
+    print("\n| case (mnist_cnn, warm model) | median s | min s | max s | clicks |\n| --- | --- | --- | --- | --- |")
     for case, values in times.items():
         print(f"| {case} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} | {len(values)} |")
     return 0

@@ -166,7 +166,7 @@ def uses_background(predictor: Predictor, explainer: Method, scores: bool | Sequ
     if predictor.modality == "text":
         return False
     own = {f.name for f in dataclasses.fields(explainer)}
-    return ("background" in own and getattr(explainer, "background") is None) or (bool(scores) and predictor.modality == "tabular")
+    return ("background" in own and explainer.background is None) or (bool(scores) and predictor.modality == "tabular")
 
 
 def _background_hash(predictor: Predictor, explainer: Method, scores: bool | Sequence[str]) -> str | None:
