@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from . import api, registry
+from .loading import load_keras
 from .predictor import Predictor
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ def _predictor(model: Any) -> tuple[Predictor, bool]:
     if isinstance(model, Predictor):
         return model, False
     if isinstance(model, (str, Path)):
-        from models.artifacts import load_keras
-
         if Path(model).suffix.lower() != ".keras":
             raise ValueError(f"{model}: the doctor reads .keras files (saved with model.save('name.keras')).")
         model = load_keras(Path(model))  # safe mode: no Lambda layers, custom objects or pickles

@@ -89,6 +89,11 @@ def check_targets(predictor: Predictor, targets: Sequence[int | None]) -> None:
             raise ValueError(f"target {target} is out of range: this model has {n_classes} classes, 0 to {n_classes - 1}{names}.")
 
 
+def check_requested_targets(predictor: Predictor, targets: Sequence[int | None]) -> None:
+    """Targets as asked for, before any work: ``None`` (the predicted class) is fine for a classifier."""
+    check_targets(predictor, [t for t in targets if t is not None or predictor.n_classes is None])
+
+
 def _check_regression_target(predictor: Predictor, target: Any) -> None:
     """One regression output needs no target; several need one, the column to explain."""
     width = predictor.output_spec.n_targets

@@ -21,6 +21,8 @@ import functools
 import weakref
 from typing import Any, Callable, Iterator
 
+from .keras_model import output_layer
+
 PASS_THROUGH = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")
 
@@ -108,20 +110,11 @@ def capture_outputs(layer: Any, tape: Any = None) -> Iterator[list]:
             layer.call = original
 
 
-def _output_layer(model: Any) -> Any:
-    import keras
-
-    layer = model.layers[-1]
-    while isinstance(layer, keras.Model) and layer.layers:
-        layer = layer.layers[-1]
-    return layer
-
-
 def final_activation(model: Any) -> str | None:
     """``"softmax"`` or ``"sigmoid"`` when the model's last layer applies one (its logits can be captured)."""
     from keras import layers
 
-    layer = _output_layer(model)
+    layer = output_layer(model)
     if isinstance(layer, layers.Softmax):
         return "softmax"
     kind = getattr(getattr(layer, "activation", None), "__name__", None)
@@ -147,7 +140,7 @@ def capture_logits(model: Any) -> Iterator[tuple[list, str | None]]:
     """
     from keras import layers
 
-    layer = _output_layer(model)
+    layer = output_layer(model)
     captured: list = []
     if isinstance(layer, layers.Softmax):
         with _record_first_input(layer, captured):

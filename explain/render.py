@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .explanation import Explanation  # noqa: E402
+from .explanation import Explanation
+from .formatting import number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +59,7 @@ def caption(explanation: Explanation) -> str:
     prediction = np.ravel(explanation.prediction)
     if explanation.target is None:
         if prediction.size:
-            parts.append(f"prediction {_format_value(prediction[0])}")
+            parts.append(f"prediction {number(prediction[0])}")
     else:
         name = explanation.target_name or str(explanation.target)
         logit = dict(explanation.meta.get("model") or {}).get("output_scale") == "logit"
@@ -137,7 +138,7 @@ def _bars(explanation: Explanation, *, max_features: int) -> Figure:
     values = np.ravel(np.asarray(explanation.attributions, dtype=float))
     labels = _labels(explanation)
     if explanation.modality == "tabular":
-        labels = [f"{name} = {_format_value(v)}" for name, v in zip(labels, np.ravel(explanation.data))]
+        labels = [f"{name} = {number(v)}" for name, v in zip(labels, np.ravel(explanation.data))]
     order = np.argsort(-np.abs(values), kind="stable")[:max_features][::-1]
     fig, ax = plt.subplots(figsize=(5.5, 0.32 * len(order) + 1.2))
     ax.barh(range(len(order)), values[order], color=[POSITIVE if v >= 0 else NEGATIVE for v in values[order]])
@@ -163,14 +164,14 @@ def waterfall(explanation: Explanation, *, max_features: int = 10) -> Figure:
     data = np.ravel(explanation.data) if explanation.modality == "tabular" else None
     order = list(np.argsort(-np.abs(values), kind="stable"))
     shown, rest = order[:max_features], order[max_features:]
-    steps = [(f"{labels[i]} = {_format_value(data[i])}" if data is not None else labels[i], values[i]) for i in shown]
+    steps = [(f"{labels[i]} = {number(data[i])}" if data is not None else labels[i], values[i]) for i in shown]
     if rest:
         steps.append((f"{len(rest)} other features", float(values[rest].sum())))
     fig, ax = plt.subplots(figsize=(6, 0.38 * len(steps) + 1.4))
     position = float(explanation.base_value)
     for row, (_label, value) in enumerate(steps):
         ax.barh(row, value, left=position, color=POSITIVE if value >= 0 else NEGATIVE)
-        ax.text(position + value, row, f" {_format_value(value, signed=True)} ", va="center", fontsize=7,
+        ax.text(position + value, row, f" {number(value, signed=True)} ", va="center", fontsize=7,
                 ha="left" if value >= 0 else "right")
         position += value
     ax.set_yticks(range(len(steps)), [label for label, _ in steps], fontsize=8)
@@ -179,7 +180,7 @@ def waterfall(explanation: Explanation, *, max_features: int = 10) -> Figure:
     ax.axvline(position, color="black", linewidth=0.8)
     ax.margins(x=0.2)  # room for the value labels at the ends of the bars
     _readable_ticks(ax)
-    ax.set_xlabel(f"base value {_format_value(explanation.base_value)}  →  {_format_value(position)}", fontsize=8)
+    ax.set_xlabel(f"base value {number(explanation.base_value)}  →  {number(position)}", fontsize=8)
     ax.set_title(caption(explanation), fontsize=9)
     fig.tight_layout()
     return fig
@@ -190,15 +191,8 @@ def _readable_ticks(ax: Any) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _format_value(value)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: number(value)))
     ax.tick_params(axis="x", labelsize=7)
-
-
-def _format_value(value: Any, *, signed: bool = False) -> str:
-    """Readable numbers: thousands separators for large values (dollars), 4 significant digits otherwise."""
-    value = float(value)
-    sign = "+" if signed else ""
-    return f"{value:{sign},.0f}" if abs(value) >= 1000 else f"{value:{sign}.4g}"
 
 
 # ---- audits: many explanations at once ------------------------------------------------------

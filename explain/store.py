@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -35,7 +34,10 @@ import numpy as np
 
 from .explanation import Explanation
 from .methods.base import Method
-from .predictor import Predictor, TextView
+from .predictor import Predictor
+from . import provenance
+from .provenance import array_hash, canonical_json, input_hash
+from .settings import models_dir
 
 STORE_ENV = "EXPLAIN_STORE"
 DEFAULT_FILE = "explanations.sqlite"
@@ -74,7 +76,6 @@ V0_COLUMNS = ("key", "model", "input_hash", "target", "method", "params", "trunc
 
 
 StoreLike = Union["ExplanationStore", str, os.PathLike, bool, None]  # what a store= argument takes
-Compute = Callable[[Any, Any], Sequence[Explanation]]  # (inputs, targets) -> one Explanation per input
 
 
 class StoreError(ValueError):
@@ -84,8 +85,6 @@ class StoreError(ValueError):
 # ---- where the store lives -------------------------------------------------------------------------
 def store_path(explicit: str | os.PathLike | None = None) -> Path:
     """The store file: the argument, else ``$EXPLAIN_STORE``, else ``<models dir>/explanations.sqlite``."""
-    from models.settings import models_dir
-
     value = explicit if explicit is not None else os.environ.get(STORE_ENV)
     return Path(value).expanduser() if value else models_dir() / DEFAULT_FILE
 
@@ -110,40 +109,9 @@ class Key:
         return hashlib.sha256(canonical_json(dataclasses.asdict(self)).encode("utf-8")).hexdigest()
 
 
-def canonical_json(value: Any) -> str:
-    """One text per value: sorted keys, no spaces, numpy scalars as Python numbers."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return array_hash(value)
-    raise TypeError(f"Cannot record {type(value).__name__} in an explanation's provenance; use JSON-friendly parameters.")
-
-
-def array_hash(array: np.ndarray) -> str:
-    """sha256 over dtype, shape and bytes: equal arrays, and only those, share a hash."""
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode("ascii"))
-    digest.update(array.tobytes())
-    return "array-sha256:" + digest.hexdigest()
-
-
-def input_hash(item: np.ndarray | TextView | str) -> str:
-    """The hash of one validated input: the array the model sees, or the UTF-8 text."""
-    if isinstance(item, (TextView, str)):
-        text = item.text if isinstance(item, TextView) else item
-        return "text-sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return array_hash(np.asarray(item))
-
-
-def request_keys(predictor: Predictor, explainer: Method, batch: Sequence[Any], targets: Sequence[int | None], *,
-                 truncate: bool, scores: bool | Sequence[str]) -> list[Key]:
-    """One :class:`Key` per validated input (from ``explain.inputs.as_batch``) and requested target."""
-    from models.provenance import library_versions
-
+def request_keys(request: Any) -> list[Key]:
+    """One :class:`Key` per input of a validated :class:`~explain.pipeline.Request` and its requested target."""
+    predictor, explainer, scores = request.predictor, request.method, request.scores
     fingerprint = str(predictor.fingerprint)
     if fingerprint.startswith("callable:"):
         raise ValueError(
@@ -152,36 +120,25 @@ def request_keys(predictor: Predictor, explainer: Method, batch: Sequence[Any], 
             "string that changes with the function (e.g. a version), or explain without store=."
         )
     shared = dict(
-        model=fingerprint, method=explainer.name, params=canonical_json(explainer.params()), truncate=bool(truncate),
+        model=fingerprint, method=explainer.name, params=canonical_json(explainer.params()), truncate=bool(request.truncate),
         scores=canonical_json(scores if isinstance(scores, bool) else sorted(scores)),
-        background=_background_hash(predictor, explainer, scores), versions=canonical_json(library_versions()),
+        background=_background_hash(predictor, explainer, scores), versions=canonical_json(provenance.library_versions()),
     )
     return [Key(input_hash=input_hash(item), requested_target=None if t is None else int(t), **shared)
-            for item, t in zip(batch, targets)]
+            for item, t in zip(request.inputs, request.targets)]
 
 
 def uses_background(predictor: Predictor, explainer: Method, scores: bool | Sequence[str]) -> bool:
-    """Whether the predictor's reference rows shape the result: a method with no background of its own
-    (SHAP, tabular LIME), or tabular deletion scores, which replace features by their mean."""
+    """Whether the predictor's reference rows shape the result: as the method declares
+    (:meth:`Method.uses_background`), or tabular deletion scores, which replace features by their mean."""
     if predictor.modality == "text":
         return False
-    own = {f.name for f in dataclasses.fields(explainer)}
-    return ("background" in own and explainer.background is None) or (bool(scores) and predictor.modality == "tabular")
+    return explainer.uses_background(predictor) or (bool(scores) and predictor.modality == "tabular")
 
 
 def _background_hash(predictor: Predictor, explainer: Method, scores: bool | Sequence[str]) -> str | None:
     background = predictor.background if uses_background(predictor, explainer, scores) else None
     return None if background is None else array_hash(np.asarray(background))
-
-
-def per_input_targets(targets: Sequence[int | None] | int | None, n: int) -> list[int | None]:
-    """The requested target of each input (``None``: the predicted class)."""
-    if targets is None or isinstance(targets, (int, np.integer)):
-        return [None if targets is None else int(targets)] * n
-    chosen = list(targets)
-    if len(chosen) != n:
-        raise ValueError(f"Got {len(chosen)} targets for {n} inputs; pass one per input, one for all, or None.")
-    return chosen
 
 
 # ---- the store ------------------------------------------------------------------------------------------
@@ -341,39 +298,6 @@ def opened(store: StoreLike) -> Iterator[ExplanationStore]:
         yield owned
 
 
-def explain_stored(store: StoreLike, predictor: Predictor, explainer: Method, batch: Sequence[Any],
-                   targets: Sequence[int | None] | int | None, *, truncate: bool, scores: bool | Sequence[str],
-                   compute: Compute) -> list[Explanation]:
-    """Explanations of a validated batch: stored ones read back, the missing ones computed by ONE
-    ``compute(inputs, targets)`` call (only those inputs and their targets) and saved in one transaction."""
-    if store is None or store is False:
-        return list(compute(_model_inputs(batch, range(len(batch))), targets))
-    requested = per_input_targets(targets, len(batch))
-    with opened(store) as db:
-        keys = request_keys(predictor, explainer, batch, requested, truncate=truncate, scores=scores)
-        found = db.get_many(keys)
-        first: dict[str, int] = {}  # an input given twice is computed once
-        for i, key in enumerate(keys):
-            if key.digest not in found:
-                first.setdefault(key.digest, i)
-        todo = list(first.values())
-        if todo:
-            subset = targets if targets is None or isinstance(targets, (int, np.integer)) else [requested[i] for i in todo]
-            fresh = list(compute(_model_inputs(batch, todo), subset))
-            db.put_many(zip((keys[i] for i in todo), fresh))
-            found.update((keys[i].digest, e) for i, e in zip(todo, fresh))
-    return [found[key.digest] for key in keys]
-
-
-def _model_inputs(batch: Sequence[Any], positions: Iterable[int]) -> Any:
-    """The inputs at ``positions`` in the form explain_batch takes (texts as strings)."""
-    positions = list(positions)
-    if len(batch) and isinstance(batch[0], TextView):
-        return [batch[i].text for i in positions]
-    return np.asarray(batch)[positions]
-
-
-# ---- opening, checking and migrating the file ----------------------------------------------------------------
 def _open(path: Path, timeout: float) -> sqlite3.Connection:
     if path.is_dir():
         raise StoreError(f"The explanation store path {path} is a folder; pass a file path such as {path / DEFAULT_FILE}.")

@@ -77,16 +77,17 @@ def read_card(models_dir: Path, name: str) -> dict[str, Any]:
 
 
 def load_keras(path: Path):
-    """Load a ``.keras`` file in Keras' safe mode (no arbitrary code, no pickles), without its optimizer."""
-    import keras
+    """Load a ``.keras`` file safely (archive checked, Keras safe mode: no code, no pickles; see explain.loading)."""
+    from explain.loading import UnsafeModelFile
+    from explain.loading import load_keras as load_checked
 
     path = Path(path)
     if not path.exists():
         raise ModelNotTrainedError(f"No model file at {path}.")
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for unreadable files
-        raise ArtifactError(f"Could not load {path} as a Keras model ({type(exc).__name__}: {exc}).") from exc
+        return load_checked(path)
+    except UnsafeModelFile as exc:
+        raise ArtifactError(str(exc)) from exc
 
 
 def load_verified(models_dir: Path, name: str) -> tuple[Any, dict[str, Any]]:

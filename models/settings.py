@@ -9,21 +9,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from explain.settings import DEFAULT_MODELS_DIR, MODELS_DIR_ENV, models_dir
+
+__all__ = ["DATA_DIR_ENV", "DEFAULT_MODELS_DIR", "MODELS_DIR_ENV", "data_dir", "keras_cache_dir", "models_dir"]
 DATA_DIR_ENV = "EXPLAIN_DATA_DIR"
-MODELS_DIR_ENV = "EXPLAIN_MODELS_DIR"
-DEFAULT_MODELS_DIR = "artifacts"
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     """The offline data directory, if one is configured (argument, then environment)."""
     value = explicit if explicit is not None else os.environ.get(DATA_DIR_ENV)
     return Path(value).expanduser() if value else None
-
-
-def models_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The folder that holds trained reference models and their cards."""
-    value = explicit if explicit is not None else os.environ.get(MODELS_DIR_ENV, DEFAULT_MODELS_DIR)
-    return Path(value).expanduser()
 
 
 def keras_cache_dir() -> Path:

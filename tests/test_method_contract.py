@@ -58,6 +58,7 @@ def _cases():
         ("transfer_cnn", lambda: Predictor(z.transfer_cnn(), background=colour[:1] * 0), colour),
         ("text_model", lambda: Predictor(z.text_model()), TEXTS),
         ("text_lstm", lambda: Predictor(z.lstm_text_model()), TEXTS),
+        ("text_transformer", lambda: Predictor(z.transformer_text_model()), TEXTS),
         ("text_function", lambda: Predictor(z.keyword_function, modality="text", class_names=["neg", "pos"]), TEXTS),
         ("tabular_classifier", lambda: Predictor(z.tabular_classifier(), background=background), rows),
         ("tabular_linear", lambda: Predictor(z.tabular_linear(), background=background), rows),
@@ -65,6 +66,8 @@ def _cases():
         ("tabular_function", lambda: Predictor(z.linear_function, modality="tabular", background=background), rows),
         ("tabular_proba_function", lambda: Predictor(z.predict_proba_function, modality="tabular",
                                                      class_names=["neg", "pos"], background=background), rows),
+        ("sklearn_pipeline", lambda: Predictor(z.sklearn_pipeline_function(), modality="tabular",
+                                               class_names=["neg", "pos"], background=background), rows),
     ]
 
 

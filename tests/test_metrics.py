@@ -11,6 +11,7 @@ import pytest
 import zoo as Z
 from explain import explain_batch
 from explain import metrics as M
+from explain.evaluation import curves as curves_module
 from explain.explanation import Explanation
 from explain.methods.base import Attribution, Method
 from explain.predictor import MASK_TOKEN, Predictor
@@ -127,7 +128,7 @@ def test_large_batches_are_scored_in_groups_with_the_same_results(hot, monkeypat
     predictor, image = hot
     batch = [explanation(predictor, image, a, t) for a, t in ((REGION, 1), (-REGION, 1), (REGION, 0))]
     together = M.curves(predictor, batch)
-    monkeypatch.setattr(M, "MAX_INPUTS_PER_CALL", 1)  # every explanation fills a group
+    monkeypatch.setattr(curves_module, "MAX_INPUTS_PER_CALL", 1)  # every explanation fills a group
     before = predictor.calls
     grouped = M.curves(predictor, batch)
     assert predictor.calls == before + 3

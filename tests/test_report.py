@@ -25,7 +25,7 @@ from pypdf import PdfReader  # noqa: E402
 import explain  # noqa: E402
 from explain import metrics, report  # noqa: E402
 from explain.cli import main  # noqa: E402
-from explain.cli_inputs import parse_indices as _parse_indices  # noqa: E402
+from explain.cli.inputs import parse_indices as _parse_indices  # noqa: E402
 from explain.store import array_hash  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,7 +15,8 @@ import pytest
 import zoo as Z
 from explain import ExplanationStore, Predictor, as_predictor, explain, explain_batch
 from explain.explanation import Explanation
-from explain.methods.base import Attribution, Method
+from explain.methods.base import Attribution, Method, param
+from explain.pipeline import prepare
 from explain.store import SCHEMA_VERSION, Key, StoreError, request_keys, store_path
 
 FEATURES = ("rooms", "age", "income", "noise")
@@ -30,7 +31,7 @@ class Scaled(Method):
     batches: ClassVar[list[int]] = []
     seed: int = 0
     scale: float = 1.0
-    background: Any = None
+    background: Any = param(None, role="background")  # declared: None means the predictor's reference rows
 
     def attribute(self, predictor, inputs, targets):
         Scaled.batches.append(len(inputs))
@@ -137,9 +138,9 @@ def test_every_provenance_field_makes_a_new_request(change: str, tabular: Predic
     explain_batch(**base, store=path)
     assert Scaled.batches == [2]  # the same request: a hit
     if change == "versions":
-        import models.provenance
+        import explain.provenance
 
-        monkeypatch.setattr(models.provenance, "library_versions", lambda: {"numpy": "0.0-other"})
+        monkeypatch.setattr(explain.provenance, "library_versions", lambda: {"numpy": "0.0-other"})
     other = {
         "input": {"inputs": rows(2) + 1e-3}, "seed": {"method": Scaled(seed=1)}, "param": {"method": Scaled(scale=2.0)},
         "truncate": {"truncate": True}, "scores": {"scores": ["deletion"]},
@@ -178,7 +179,7 @@ def test_get_put_len_contains_query_and_close(tabular: Predictor, tmp_path: Path
     with ExplanationStore(tmp_path / "s.sqlite") as store:
         explain_batch(tabular, x, Scaled(), store=store)
         lime = explain_batch(tabular, x[:1], "lime_tabular", num_samples=50, store=store)[0]
-        keys = request_keys(tabular, Scaled(), x, [None] * 3, truncate=False, scores=False)
+        keys = request_keys(prepare(tabular, x, Scaled())[0])
         assert keys[0] in store and keys[0].digest in store and len(store) == 4
         assert_same_results([store.get(keys[2])], explain_batch(tabular, x[2:], Scaled()))
         assert store.get("no such key") is None
@@ -282,7 +283,7 @@ def make_v0_store(path: Path, rows_: list[tuple[Key, Explanation]]) -> None:
 def test_an_old_store_is_migrated_and_still_answers(tabular: Predictor, tmp_path: Path) -> None:
     x = rows(2)
     old = explain_batch(tabular, x, Scaled())
-    keys = request_keys(tabular, Scaled(), x, [None, None], truncate=False, scores=False)
+    keys = request_keys(prepare(tabular, x, Scaled())[0])
     path = tmp_path / "old.sqlite"
     make_v0_store(path, list(zip(keys, old)))
     Scaled.batches.clear()

@@ -300,3 +300,31 @@ def corpus_vocabulary() -> list[str]:
     vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12)
     vectorizer.adapt(TEXT_CORPUS)
     return [str(t) for t in vectorizer.get_vocabulary()]
+
+
+def transformer_text_model(seed: int = 0):
+    """Raw strings -> TextVectorization -> embedding + one self-attention block -> average pooling -> softmax(2)."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name="attn_vectorizer")
+    vectorizer.adapt(TEXT_CORPUS)
+    inputs = keras.Input((1,), dtype="string")
+    x = layers.Embedding(40, 8)(vectorizer(inputs))
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)
+    x = layers.LayerNormalization()(x + attended)
+    x = layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, layers.Dense(2, activation="softmax")(x), name="transformer_text")
+
+
+def sklearn_pipeline_function():
+    """A scikit-learn pipeline (scaler + logistic regression) on the linear problem, as users wrap it: predict_proba."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = tabular_data(200, seed=8)
+    y = (x @ LINEAR_WEIGHTS + LINEAR_BIAS > 0).astype(int)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+    return pipeline.predict_proba

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import explain_page, global_page, model_page
+from .pages import explain_page, global_page, model_page
 
 PAGES = {  # url path -> (title, icon, page function)
     "models": ("Models", ":material/model_training:", model_page.page),

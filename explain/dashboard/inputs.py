@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from explain import Predictor
+from explain.formatting import number
 
 from . import imaging, state
 from .state import Subject
@@ -66,12 +67,6 @@ def candidates(scores: np.ndarray, y: np.ndarray, how: str, cls: int | None = No
     else:
         raise ValueError(f"Unknown filter {how!r}; use one of {', '.join(CLASSIFIER_FILTERS + (LARGEST_ERRORS,))}.")
     return found[:limit]
-
-
-def number(value: float) -> str:
-    """Readable at any scale: ``207,786`` for dollars, ``0.0123`` for probabilities."""
-    value = float(value)
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def describe(i: int, scores: np.ndarray, y: np.ndarray, predictor: Predictor) -> str:

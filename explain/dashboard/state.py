@@ -29,6 +29,9 @@ from models import settings
 
 MAX_MODEL_MB = 100  # uploads above this are refused before Keras reads a byte
 SOURCE_KEY, REFERENCE_KEY, UPLOAD_KEY, CLASS_NAMES_KEY = "model_source", "reference_model", "model_file", "class_names"
+OUTPUT_KEY = "model_output"
+AUTOMATIC_OUTPUT = "automatic"
+OUTPUT_CHOICES = (AUTOMATIC_OUTPUT, "probabilities", "logits", "regression")
 REFERENCE, UPLOAD = "Reference model", "My own .keras file"
 _PYPLOT = threading.Lock()
 
@@ -119,8 +122,8 @@ def _uploaded(digest: str, _data: bytes) -> Any:
 
 
 @st.cache_resource(max_entries=8)
-def _uploaded_predictor(digest: str, class_names: tuple[str, ...] | None, _model: Any) -> Predictor:
-    return Predictor(_model, class_names=class_names, name=getattr(_model, "name", "uploaded"))
+def _uploaded_predictor(digest: str, class_names: tuple[str, ...] | None, output: str | None, _model: Any) -> Predictor:
+    return Predictor(_model, class_names=class_names, output=output, name=getattr(_model, "name", "uploaded"))
 
 
 def load_upload(file_name: str, data: bytes) -> Any:
@@ -162,14 +165,17 @@ def current_subject() -> Subject:
             raise NotReady("Upload a `.keras` file in the sidebar, or switch the source back to a reference model.")
         data = upload.getvalue()
         model = load_upload(upload.name, data)
+        chosen = st.session_state.get(OUTPUT_KEY, AUTOMATIC_OUTPUT)
+        output = None if chosen == AUTOMATIC_OUTPUT else chosen
         try:
-            bare = _uploaded_predictor(content_key(data), None, model)
+            bare = _uploaded_predictor(content_key(data), None, output, model)
         except (ValueError, TypeError) as exc:
             raise NotReady(f"`{upload.name}` loaded, but the dashboard cannot tell how to feed it: {exc} It explains "
-                           "models that take images (H, W[, C]), raw strings, or rows of numbers.") from None
+                           "models that take images (H, W[, C]), raw strings, or rows of numbers; say what the outputs "
+                           "are under 'Model outputs' in the sidebar.") from None
         names = parse_class_names(st.session_state.get(CLASS_NAMES_KEY, ""), bare.n_classes)
-        predictor = _uploaded_predictor(content_key(data), names, model) if names else bare
-        return Subject(key=f"upload:{content_key(data)}:{names}", title=upload.name, predictor=predictor)
+        predictor = _uploaded_predictor(content_key(data), names, output, model) if names else bare
+        return Subject(key=f"upload:{content_key(data)}:{names}:{output}", title=upload.name, predictor=predictor)
     name = st.session_state.get(REFERENCE_KEY) or models.names()[0]
     reference = load_reference(name)
     return Subject(key=f"{name}:{reference.card['model_file']['sha256']}", title=name,

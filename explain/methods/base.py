@@ -34,14 +34,16 @@ class Attribution:
 
 
 def param(default: Any, *, choices: Sequence[Any] | None = None, low: float | None = None,
-          high: float | None = None, changes_result: bool = True, help: str = "") -> Any:
+          high: float | None = None, changes_result: bool = True, help: str = "", role: str | None = None) -> Any:
     """A method parameter with its declaration: allowed choices or range, and whether it changes the result.
 
     Validation, the dashboard's widgets and the docs read these instead of
-    checking parameter names.  ``changes_result=False`` marks speed-only knobs.
+    checking parameter names.  ``changes_result=False`` marks speed-only knobs;
+    ``role="background"`` a reference-data parameter whose ``None`` means the
+    predictor's background (so the store keys on it).
     """
     metadata = {"choices": tuple(choices) if choices is not None else None, "low": low, "high": high,
-                "changes_result": changes_result, "help": help}
+                "changes_result": changes_result, "help": help, "role": role}
     return field(default=default, metadata=metadata)
 
 
@@ -49,7 +51,8 @@ def declaration(cls: type, name: str) -> dict[str, Any]:
     """The declared metadata of one parameter (empty values for a plain field)."""
     for f in dataclasses.fields(cls):
         if f.name == name:
-            return {"choices": None, "low": None, "high": None, "changes_result": True, "help": "", **f.metadata}
+            return {"choices": None, "low": None, "high": None, "changes_result": True, "help": "", "role": None,
+                    **f.metadata}
     raise KeyError(name)
 
 
@@ -79,6 +82,16 @@ class Method:
         Arrays (a background sample, say) are recorded by content hash and shape, not copied.
         """
         return {f.name: _summarise(getattr(self, f.name)) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+
+    def uses_background(self, predictor: Predictor) -> bool:
+        """Whether the predictor's reference rows shape this method's result (so they are part of its store key).
+
+        Declared by the parameters themselves: a field declared ``role="background"``
+        left at ``None`` means "use the predictor's".  Methods that read the
+        background in other ways override this.
+        """
+        return any(f.metadata.get("role") == "background" and getattr(self, f.name) is None
+                   for f in dataclasses.fields(self))
 
     @classmethod
     def applies_to(cls, predictor: Predictor) -> str | None:

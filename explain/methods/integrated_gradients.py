@@ -55,6 +55,12 @@ class IntegratedGradients(_GradientMethod):
     score: str = SCORE
     batch_size: int = BATCH
 
+    def uses_background(self, predictor) -> bool:
+        if isinstance(self.baseline, str) and self.baseline == "mean":
+            return True
+        return (isinstance(self.baseline, str) and self.baseline == "auto" and predictor.modality == "tabular"
+                and predictor.background is not None)
+
     def attribute_group(self, space: G.GradientSpace, inputs: Sequence[Any],
                         targets: Sequence[int | None]) -> list[Attribution]:
         x = space.encode(inputs).astype(np.float64)

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..predictor import Predictor
 from ..registry import register
-from .base import Attribution, Method
+from .base import Attribution, Method, param
 from .lime_image import check_lime_settings, lime_columns
 
 
@@ -64,7 +64,7 @@ class LimeTabular(Method):
 
     num_samples: int = 5000
     seed: int = 0
-    background: Any = None
+    background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
     discretize_continuous: bool = False
     discretizer: str = "quartile"
     sample_around_instance: bool = False

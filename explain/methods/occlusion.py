@@ -31,6 +31,9 @@ class Occlusion(Method):
     stride: int = param(2, low=1, high=4096, help="step between patches, in pixels (images)")
     fill: float | None = param(0.0, help="value of hidden pixels; None: the image's mean (images)")
 
+    def uses_background(self, predictor: Predictor) -> bool:
+        return predictor.modality == "tabular" and predictor.background is not None  # rows are filled with its mean
+
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         plans = [self._plan(predictor, item) for item in inputs]
         copies = [item for plan in plans for item in plan.copies]

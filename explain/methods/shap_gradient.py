@@ -23,8 +23,8 @@ import numpy as np
 
 from ..predictor import Predictor
 from ..registry import register
-from .base import Attribution, Method
-from ._shap_common import float_background, numpy_global_seed
+from .base import Attribution, Method, param
+from ._shap_common import float_background, import_shap, numpy_global_seed
 
 _SCORE_MODELS: "OrderedDict[tuple, Any]" = OrderedDict()  # bounded: entries hold their Keras model alive
 _EXPLAINERS: "OrderedDict[tuple, Any]" = OrderedDict()  # shap explainers hold traced tf.functions: reuse them
@@ -138,12 +138,12 @@ class GradientShap(Method):
     stochastic = True
     additive = True
 
-    background: Any = None
+    background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
     nsamples: int = 200
     seed: int = 0
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        import shap
+        shap = import_shap()
 
         batch = np.asarray(inputs, dtype=np.float32)
         background = float_background(self, predictor, batch.shape[1:])
@@ -219,12 +219,12 @@ class DeepShap(Method):
     modalities = ("image", "tabular")
     needs_keras = True
 
-    background: Any = None
+    background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
     background_size: int = 100
     rtol: float = 1e-4  # accepted |f(x) - base - sum| relative to the output scale
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        import shap
+        shap = import_shap()
 
         batch = np.asarray(inputs, dtype=np.float32)
         background = float_background(self, predictor, batch.shape[1:])[: int(self.background_size)]

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..predictor import Predictor
 from ..registry import register
-from ._shap_common import float_background, numpy_global_seed, target_function
-from .base import Attribution, Method
+from ._shap_common import float_background, import_shap, numpy_global_seed, target_function
+from .base import Attribution, Method, param
 
 EXACT_MAX_FEATURES = 14  # 2**14 coalitions x 100 background rows = 1.6M model rows per input
 
@@ -51,14 +51,14 @@ class KernelShap(Method):
     modalities = ("tabular",)
     stochastic = True
 
-    background: Any = None
+    background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
     background_size: int = 50
     nsamples: int = 2048
     l1_reg: Any = False  # no feature selection: every feature gets its estimate ("num_features(10)" is shap's default)
     seed: int = 0
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        import shap
+        shap = import_shap()
 
         rows = np.asarray(inputs, dtype=np.float32)
         background = float_background(self, predictor, rows.shape[1:])
@@ -85,7 +85,7 @@ class KernelShap(Method):
         return results
 
     def _summary(self, background: np.ndarray):
-        import shap
+        shap = import_shap()
 
         if len(background) <= self.background_size:
             return background
@@ -112,11 +112,11 @@ class ExactShap(Method):
     additive = True
     modalities = ("tabular",)
 
-    background: Any = None
+    background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
     background_size: int = 100
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        import shap
+        shap = import_shap()
 
         rows = np.asarray(inputs, dtype=np.float32)
         n_features = rows.shape[1]

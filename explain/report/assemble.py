@@ -1,9 +1,9 @@
 """Assembling a report: checking what it was given, then computing and rendering everything once.
 
 :func:`assemble` scores the explanations that need it, groups them by input
-and builds the :class:`~explain.report_content.Report` that both writers lay
-out: a section per input (:mod:`explain.report_content`), the audit's part
-(:mod:`explain.report_audit`) and the appendix (:mod:`explain.report_provenance`).
+and builds the :class:`~explain.report.content.Report` that both writers lay
+out: a section per input (:mod:`explain.report.content`), the audit's part
+(:mod:`explain.report.audit_tables`) and the appendix (:mod:`explain.report.provenance`).
 The report-wide parts are made here: the introduction, how to read the
 figures, and the model card's summary.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Callable, Mapping, Sequence
 
-from . import render
-from .explanation import Explanation
-from .report_audit import audit_part
-from .report_content import Report, Table, fmt, input_section, overview_table
-from .report_provenance import input_digest, provenance
+from .. import render
+from ..explanation import Explanation
+from .audit_tables import audit_part
+from .content import Report, Table, fmt, input_section, overview_table
+from .provenance import input_digest, provenance
 
 DEFAULT_TITLE = "Model explanation report"
 Progress = Callable[[str], None]
@@ -126,7 +126,7 @@ def _card_of(model: Any, card: Any) -> Mapping[str, Any] | None:
 
 def _class_names(model: Any, card: Mapping[str, Any] | None) -> Sequence[str] | None:
     if model is not None:
-        from .api import as_predictor
+        from ..adapters import as_predictor
 
         names = as_predictor(model).class_names
         if names:
@@ -136,7 +136,7 @@ def _class_names(model: Any, card: Mapping[str, Any] | None) -> Sequence[str] | 
 
 def _scored(model: Any, items: list[Explanation], say: Progress) -> tuple[list[Explanation], int]:
     """Fill in faithfulness scores where missing, one batched call per method; also says how many."""
-    from .metrics import score_explanations
+    from ..evaluation.scoring import score_explanations
 
     missing = [i for i, e in enumerate(items) if not e.scores]
     by_method: dict[str, list[int]] = {}

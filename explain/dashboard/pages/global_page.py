@@ -16,9 +16,9 @@ import streamlit as st
 import explain
 from explain import Explanation, global_view, render
 
-from . import state
+from .. import state
 from .explain_page import require_subject
-from .state import Subject
+from ..state import Subject
 
 METHODS = {  # fast, batched methods first: each is the default for its modality
     "image": ("gradcam", "gradcam_pp", "cam", "integrated_gradients", "gradient_x_input", "saliency", "gradient_shap"),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from . import render
-from .report_content import Picture, Table, fmt, table_from_frame
+from .. import render
+from .content import Picture, Table, fmt, table_from_frame
 
 AUDIT_TABLE_ROWS = 20  # an audit of 10,000 inputs must not become a 500-page report
 
@@ -36,7 +36,7 @@ def _split_audit(audit: Any):
     import pandas as pd
 
     if isinstance(audit, pd.DataFrame):
-        from .audit import audit_summary
+        from ..audit import audit_summary
 
         return audit, audit_summary(audit)
     if isinstance(audit, tuple) and len(audit) == 2 and isinstance(audit[0], pd.DataFrame) and isinstance(audit[1], Mapping):

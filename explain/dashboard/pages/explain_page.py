@@ -12,9 +12,10 @@ import explain
 from explain import Explanation, render
 from explain.metrics import agreement
 
-from . import inputs, params, state
-from .inputs import Chosen
-from .state import NotReady, Subject
+from .. import inputs, params, state
+from ..inputs import Chosen
+from ...formatting import number
+from ..state import NotReady, Subject
 
 DEFAULT_METHODS = {  # preferred first; only those that apply to the chosen model are preselected
     "image": ("gradcam", "lime_image", "integrated_gradients"), "text": ("gradcam", "lime_text", "integrated_gradients"),
@@ -74,10 +75,10 @@ def _prediction(subject: Subject, chosen: Chosen, output: np.ndarray) -> None:
     if predictor.output == "regression":
         value = float(np.ravel(output)[0])
         columns = st.columns(3)
-        columns[0].metric("Predicted", inputs.number(value))
+        columns[0].metric("Predicted", number(value))
         if chosen.truth is not None:
-            columns[1].metric("True value", inputs.number(chosen.truth))
-            columns[2].metric("Error (predicted − true)", inputs.number(value - float(chosen.truth)))
+            columns[1].metric("True value", number(chosen.truth))
+            columns[2].metric("Error (predicted − true)", number(value - float(chosen.truth)))
         return
     probabilities = inputs.probabilities(predictor, output[None])[0]
     best = int(probabilities.argmax())
@@ -179,7 +180,7 @@ def _scores(e: Explanation) -> None:
     columns[0].metric("Runtime", f"{e.meta.get('seconds', float('nan')):.3g} s")
     if "deletion_auc" in s:
         columns[1].metric(
-            "Deletion AUC", inputs.number(s["deletion_auc"]), inputs.number(s["deletion_auc"] - s["deletion_random_auc"]),
+            "Deletion AUC", number(s["deletion_auc"]), number(s["deletion_auc"] - s["deletion_random_auc"]),
             delta_color="inverse",
             help="Remove the input's parts in the order this explanation ranks them and follow the explained score: "
                  "a faithful explanation makes it fall faster than a random order, so its AUC is lower than the "
@@ -189,8 +190,8 @@ def _scores(e: Explanation) -> None:
                           help="|sum of attributions + base value − model output|: near 0 for exact SHAP values.")
     if "deletion_gain" in s:
         verdict = "better than" if s["deletion_gain"] > 0 else "no better than"
-        st.caption(f"Faithfulness: {verdict} a random order (deletion AUC {inputs.number(s['deletion_auc'])} vs "
-                   f"{inputs.number(s['deletion_random_auc'])} for random orders).")
+        st.caption(f"Faithfulness: {verdict} a random order (deletion AUC {number(s['deletion_auc'])} vs "
+                   f"{number(s['deletion_random_auc'])} for random orders).")
 
 
 def _agreement(explained: list[Explanation]) -> None:

@@ -12,13 +12,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .explanation import Explanation
-from .report_content import Table
+from ..explanation import Explanation
+from .content import Table
 
 
 def input_digest(explanation: Explanation) -> str:
     """The input's content hash, the same one the explanation store keys it by (texts: their UTF-8 text)."""
-    from .store import array_hash, input_hash
+    from ..provenance import array_hash, input_hash
 
     if explanation.modality == "text":
         tokens = explanation.labels if explanation.labels is not None else explanation.data
@@ -80,7 +80,7 @@ def _scoring_text(items: list[Explanation], scored_here: int) -> str:
 def _versions_table(items: list[Explanation], card: Mapping[str, Any] | None) -> Table:
     from importlib import metadata
 
-    from models.provenance import library_versions
+    from ..provenance import library_versions
 
     columns: dict[str, Mapping[str, Any]] = {}
     for versions in _distinct(dict(e.meta.get("library_versions") or {}) for e in items):

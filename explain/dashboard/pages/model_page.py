@@ -12,8 +12,8 @@ import streamlit as st
 import explain
 import models
 
-from . import state, training
-from .state import CLASS_NAMES_KEY, REFERENCE, REFERENCE_KEY, SOURCE_KEY, UPLOAD, UPLOAD_KEY, NotReady
+from .. import state, training
+from ..state import CLASS_NAMES_KEY, REFERENCE, REFERENCE_KEY, SOURCE_KEY, UPLOAD, UPLOAD_KEY, NotReady
 
 TRAINED_MESSAGE = "trained_message"
 
@@ -34,6 +34,9 @@ def picker() -> None:
                                   "no custom objects, no pickles.")
             st.text_input("Class names, comma separated", key=CLASS_NAMES_KEY,
                           placeholder="e.g. cat, dog (empty: 0, 1, 2, …)")
+            st.selectbox("Model outputs", state.OUTPUT_CHOICES, key=state.OUTPUT_KEY,
+                         help="automatic: read from the last layer's softmax/sigmoid or the saved loss. A linear "
+                              "head of several units can be logits or several values: say which.")
 
 
 # ---- the Models page -----------------------------------------------------------------------------

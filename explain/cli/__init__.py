@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli_inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
+from .inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
 

@@ -1,7 +1,7 @@
 """What a report shows, as plain data, and the part of it made for each input.
 
 :class:`Report` and its parts hold sentences, tables of already formatted strings
-and PNG bytes; both writers (the Jinja2 template and :mod:`explain.report_pdf`)
+and PNG bytes; both writers (the Jinja2 template and :mod:`explain.report.pdf`)
 only lay them out, so the HTML and the PDF always say the same thing with the
 same numbers.  The formatting helpers that turn values into those strings live
 here too, so every part of a report formats a number the same way.  Every figure
@@ -16,8 +16,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import render
-from .explanation import Explanation
+from .. import render
+from ..explanation import Explanation
+from ..formatting import number
 
 TOP_CLASSES = 5  # classes listed in a prediction table
 
@@ -220,7 +221,7 @@ def _better(scores: Mapping[str, Any]) -> str:
 
 
 def _agreement_table(group: list[Explanation]) -> Table | None:
-    from .metrics import agreement
+    from ..metrics import agreement
 
     by_target: dict[Any, list[Explanation]] = {}
     for e in group:
@@ -270,9 +271,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return "–"
-        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+        return number(value)
     return str(value)
 
 

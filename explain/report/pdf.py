@@ -22,8 +22,8 @@ from reportlab.platypus import (Image, KeepTogether, PageBreak, Paragraph, Simpl
                                 TableStyle)
 
 if TYPE_CHECKING:
-    from .report_content import Picture, Report, Section
-    from .report_content import Table as ReportTable
+    from .content import Picture, Report, Section
+    from .content import Table as ReportTable
 
 MARGIN = 1.6 * cm
 WIDTH = A4[0] - 2 * MARGIN

@@ -2,14 +2,14 @@
 
 A report is assembled once into plain data (:class:`Report`: sentences, tables
 of already formatted strings, PNG bytes) and only then written, by a Jinja2
-template for HTML or by reportlab for PDF (:mod:`explain.report_pdf`), so the
+template for HTML or by reportlab for PDF (:mod:`explain.report.pdf`), so the
 two formats always say the same thing with the same numbers.  Every figure
 comes from :mod:`explain.render`; nothing here draws.
 
 This module is the public face: building and writing reports, and checking the
 destination before any slow work.  What a report holds and how it is assembled
-live in :mod:`explain.report_content`, :mod:`explain.report_assemble`,
-:mod:`explain.report_audit` and :mod:`explain.report_provenance`.
+live in :mod:`explain.report.content`, :mod:`explain.report.assemble`,
+:mod:`explain.report.audit_tables` and :mod:`explain.report.provenance`.
 
 >>> html = build_html(explanations, model=ref, title="Digits 0-19")          # doctest: +SKIP
 >>> write_report("report.pdf", explanations, model=ref)                       # doctest: +SKIP
@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from .explanation import Explanation
-from .report_assemble import DEFAULT_TITLE, Progress, assemble  # noqa: F401  (re-exported: callers use report.X)
-from .report_content import MethodView, Picture, Report, Section, Table  # noqa: F401
-from .report_provenance import input_digest  # noqa: F401
+from ..explanation import Explanation
+from .assemble import DEFAULT_TITLE, Progress, assemble  # noqa: F401  (re-exported: callers use report.X)
+from .content import MethodView, Picture, Report, Section, Table  # noqa: F401
+from .provenance import input_digest  # noqa: F401
 
 FORMATS = ("html", "pdf")
 
@@ -66,7 +66,7 @@ def to_html(report: Report) -> str:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("explain", "templates"),
+        loader=jinja2.PackageLoader("explain.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a typo in the template fails loudly, not as an empty cell
     )
@@ -74,7 +74,7 @@ def to_html(report: Report) -> str:
 
 
 def to_pdf(report: Report) -> bytes:
-    from .report_pdf import pdf_bytes
+    from .pdf import pdf_bytes
 
     return pdf_bytes(report)
 

@@ -1,0 +1,50 @@
+"""What ``explain(..., scores=True)`` attaches: deletion/insertion summaries and additivity."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .. import registry
+from ..adapters import as_predictor
+from ..explanation import Explanation
+from .additivity import additivity
+from .curves import CURVES, curves
+
+METRICS = ("deletion", "insertion", "additivity")
+
+
+def score_explanations(
+    predictor: Any,
+    explanations: Sequence[Explanation],
+    metrics: Sequence[str] | None = None,
+    **options: Any,
+) -> list[Explanation]:
+    """The explanations with ``.scores`` filled in (all floats).
+
+    Default: deletion, plus additivity for methods that promise it (SHAP; a LIME
+    intercept is no base value that attributions add up to, so it is not scored).
+    ``metrics`` picks from ``METRICS``; asking for additivity without a base value
+    is an error.  ``options`` go to :func:`curves` (steps, baseline, n_random, seed).
+    """
+    wanted = list(metrics) if metrics is not None else ["deletion", "additivity"]
+    unknown = [m for m in wanted if m not in METRICS]
+    if unknown:
+        raise ValueError(f"Unknown metrics {unknown}; known metrics: {', '.join(METRICS)}.")
+    predictor = as_predictor(predictor)
+    kinds = [m for m in CURVES if m in wanted]
+    curve_sets = curves(predictor, explanations, kinds=kinds, **options) if kinds else [{} for _ in explanations]
+    scored = []
+    for explanation, found in zip(explanations, curve_sets):
+        scores: dict[str, float] = {}
+        for curve in found.values():
+            scores.update(curve.summary())
+        if "additivity" in wanted and (metrics is not None or _promises_additivity(explanation)):
+            scores.update(additivity(predictor, explanation))
+        scored.append(explanation.with_scores(**scores))
+    return scored
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _promises_additivity(explanation: Explanation) -> bool:
+    if explanation.base_value is None or explanation.method not in registry.names():
+        return False
+    return registry.get(explanation.method).additive
