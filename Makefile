@@ -26,6 +26,7 @@ run: train app
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: install lint
 	$(BIN)/python -m pytest

@@ -150,14 +150,14 @@ class GradientSpace:
         """``(d score / d point, score)`` at ``repeats`` points per input (points grouped by input)."""
         import tensorflow as tf
 
-        x = np.repeat(self.model_inputs(inputs), repeats, axis=0) if self.is_text else None
+        x = np.repeat(self.model_inputs(inputs), repeats, axis=0)
         codes = np.repeat(target_codes(targets), repeats)
         run = _compiled(self.predictor, self.embedding, "gradient", self.score)
         grads, scores = [], []
         for start in range(0, len(points), self.batch_size):
             stop = start + self.batch_size
             args = (tf.constant(points[start:stop], tf.float32), tf.constant(codes[start:stop]))
-            g, s = run(tf.constant(x[start:stop]), *args) if self.is_text else run(*args)
+            g, s = run(tf.constant(x[start:stop]), *args) if self.is_text else run(*args)  # images: points are the input
             grads.append(np.asarray(g, dtype=np.float64))
             scores.append(np.asarray(s, dtype=np.float64))
         return np.concatenate(grads), np.concatenate(scores)

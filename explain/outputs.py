@@ -67,7 +67,7 @@ class OutputSpec:
             if target == 1:
                 return column
             return -column if self.scale == "logit" else 1.0 - column
-        return outputs[:, int(target)]
+        return outputs[:, int(target or 0)]
 
     def class_scores(self, outputs: np.ndarray) -> np.ndarray:
         """One column per class (a single sigmoid or logit becomes two)."""

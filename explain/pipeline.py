@@ -128,7 +128,7 @@ def compute_local(request: Request) -> list[Explanation]:
     explanations = [assemble(predictor, method, item, target, output, result, seconds)
                     for item, target, output, result in zip(request.inputs, chosen, outputs, results)]
     if request.scores:
-        wanted = None if request.scores is True else list(request.scores)
+        wanted = list(request.scores) if isinstance(request.scores, tuple) else None
         explanations = score_explanations(predictor, explanations, metrics=wanted, **_scoring_options(request))
     return explanations
 
@@ -144,6 +144,7 @@ def _scoring_options(request: Request) -> dict[str, Any]:
 def assemble(predictor: Predictor, method: Method, item: Any, target: int | None, output: np.ndarray,
              result: Attribution, seconds: float) -> Explanation:
     """The Explanation of one input: the method's attributions plus everything the API knows about the request."""
+    labels: Sequence[str] | None
     if isinstance(item, TextView):
         data: Any = result.data if result.data is not None else list(item.tokens)
         labels = result.labels if result.labels is not None else item.tokens

@@ -79,7 +79,8 @@ class Predictor:
         K.check_single_input(model)
         self.keras_model = model = on_text(model, tokenizer)
         self._forward = K.compiled_forward(model)
-        self.input_shape = tuple(model.input_shape[1:]) if input_shape is None else tuple(input_shape)
+        self.input_shape: tuple[int, ...] | None = (tuple(model.input_shape[1:]) if input_shape is None
+                                                    else tuple(input_shape))
         self.input_dtype = str(getattr(model.inputs[0], "dtype", "float32"))
         self.modality = modality or K.infer_modality(self.input_shape, self.input_dtype)
         width = int(model.output_shape[-1] or 1)

@@ -30,6 +30,8 @@ class _GradientMethod(Method):
 
     modalities = ("image", "text", "tabular")
     needs_gradients = True
+    score: str = SCORE
+    batch_size: int = BATCH
 
     def space(self, predictor: Predictor) -> G.GradientSpace:
         return G.GradientSpace(predictor, score=self.score, batch_size=self.batch_size)
@@ -44,7 +46,7 @@ class _GradientMethod(Method):
         space = self.space(predictor)
         results: list[Attribution | None] = [None] * len(inputs)
         for group in self.groups(space, inputs):
-            batch = [inputs[i] for i in group] if space.is_text else np.asarray(inputs)[group]
+            batch: Any = [inputs[i] for i in group] if space.is_text else np.asarray(inputs)[group]
             for i, result in zip(group, self.attribute_group(space, batch, [targets[i] for i in group])):
                 result.meta.setdefault("score", G.score_name(predictor, space.score))
                 results[i] = result
@@ -68,8 +70,6 @@ class Saliency(_GradientMethod):
     """|d score / d input| (Simonyan et al. 2014): where a small change moves the score most."""
 
     name = "saliency"
-    score: str = SCORE
-    batch_size: int = BATCH
 
     def attribute_group(self, space, inputs, targets):
         grads, _ = space.gradients(inputs, space.encode(inputs), 1, targets)
@@ -82,8 +82,6 @@ class GradientXInput(_GradientMethod):
     """gradient x input (Shrikumar et al. 2016): exact for a linear model with a zero baseline."""
 
     name = "gradient_x_input"
-    score: str = SCORE
-    batch_size: int = BATCH
 
     def attribute_group(self, space, inputs, targets):
         points = space.encode(inputs)
@@ -108,8 +106,6 @@ class SmoothGrad(_GradientMethod):
     noise: float = param(0.15, low=0.0, high=10.0, help="noise standard deviation, as a fraction of the input range")
     variant: str = param("smoothgrad", choices=("smoothgrad", "squared", "vargrad"))
     seed: int = 0
-    score: str = SCORE
-    batch_size: int = BATCH
 
     def attribute_group(self, space, inputs, targets):
         points = space.encode(inputs)

@@ -23,7 +23,7 @@ import numpy as np
 from .. import gradients as G
 from ..registry import register
 from .base import Attribution, param
-from .gradient_maps import BATCH, SCORE, _GradientMethod
+from .gradient_maps import _GradientMethod
 
 RULES = ("gausslegendre", "riemann_trapezoid", "riemann_middle")
 BASELINES = ("auto", "zeros", "blur", "mean")
@@ -52,8 +52,6 @@ class IntegratedGradients(_GradientMethod):
     rule: str = param("gausslegendre", choices=RULES, help="how the path integral is summed")
     baseline: Any = param("auto", choices=BASELINES, help="where the path starts (or an array like one input)")
     blur_sigma: float = param(5.0, low=0.0, help="Gaussian blur in pixels, for baseline='blur'")
-    score: str = SCORE
-    batch_size: int = BATCH
 
     def uses_background(self, predictor) -> bool:
         if isinstance(self.baseline, str) and self.baseline == "mean":
