@@ -31,6 +31,7 @@ BUDGET = {"num_samples": 200, "max_evals": 200, "nsamples": 50, "background_size
 COLUMNS = ("method", "status", "reason", "seconds", "detail")
 PROBE_TEXT = "the film was good and the story was simple"
 FREE_SIDE = 32  # probe size for image dimensions the model leaves open (None)
+NEAR_ZERO = 1e-9  # attributions this small against the output are float noise, not an explanation
 QUIET = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)  # library upkeep, not about this model
 
 
@@ -147,8 +148,10 @@ def sanity(explanation: Any) -> tuple[str | None, str]:
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         return f"{bad} of {values.size} attributions are NaN or infinite", f"shape {shape}"
-    if not np.any(values):
-        return (f"all {values.size} attributions are zero: the explanation says nothing "
+    scale = max(1.0, float(np.max(np.abs(np.asarray(explanation.prediction, dtype=np.float64)))))
+    if float(np.max(np.abs(values))) <= NEAR_ZERO * scale:
+        return (f"all {values.size} attributions are zero or below {NEAR_ZERO:g} of the output scale (largest "
+                f"{float(np.max(np.abs(values))):.2g}): the explanation says nothing "
                 "(if the model ignores this probe, try another example)"), f"shape {shape}"
     detail = f"shape {shape}, range [{values.min():.3g}, {values.max():.3g}], target {explanation.target_name}"
     if explanation.base_value is not None:
@@ -222,6 +225,7 @@ def _probe_output(predictor: Predictor, probe: Any, found: dict[str, Any]) -> No
         found["warnings"].append(f"the model cannot run the probe input: {type(exc).__name__}: {exc}")
         return
     found["probe_output"] = [round(float(v), 4) for v in row[:10]]
+    _check_responds(predictor, probe, row, found)
     if not np.all(np.isfinite(row)):
         found["warnings"].append("the model's output on the probe is NaN or infinite")
     elif getattr(predictor, "output_scale", "probability") != "probability":
@@ -230,3 +234,19 @@ def _probe_output(predictor: Predictor, probe: Any, found: dict[str, Any]) -> No
         found["warnings"].append(f"multiclass outputs sum to {row.sum():.3g}, not 1: logits rather than probabilities?")
     elif predictor.output == "binary" and not 0 <= row[0] <= 1:
         found["warnings"].append(f"binary output {row[0]:.3g} is not a probability: a logit?")
+
+
+def _check_responds(predictor: Predictor, probe: Any, row: np.ndarray, found: dict[str, Any]) -> None:
+    """A warning when the output does not move at all with the input (an untrained or broken model)."""
+    if isinstance(probe, str):
+        other: Any = [" ".join(reversed(probe.split())) + " not"]
+    else:
+        array = np.asarray(probe, dtype=np.float32)
+        other = (array[::-1] * 0.5 + float(np.mean(array)) + 1.0)[None]
+    try:
+        moved = float(np.max(np.abs(predictor.predict(other)[0] - row)))
+    except Exception:  # noqa: BLE001 - the probe itself ran; a changed input that cannot is not this check's finding
+        return
+    if moved <= NEAR_ZERO * max(1.0, float(np.max(np.abs(row)))):
+        found["warnings"].append("the model's output is the same for a very different input: it does not respond to "
+                                 "its input (untrained, or saturated), so no method can explain it")

@@ -25,7 +25,6 @@ Each call runs one ``tf.function`` per model and setting, on batches of
 from __future__ import annotations
 
 import contextlib
-import functools
 import weakref
 from typing import Any, Callable, Iterator, Sequence
 
@@ -44,6 +43,8 @@ def score_name(predictor: Predictor, score: str) -> str:
     """Words for the differentiated quantity, recorded in every explanation's ``meta["score"]``."""
     if predictor.output == "regression":
         return "model output"
+    if score == "logit" and predictor.output == "binary":
+        return "log-odds of the target (pre-activation)"
     return {"logit": "logit of the target (pre-activation class score)", "log_p": "log-probability of the target",
             "probability": "probability of the target"}[score]
 
@@ -80,6 +81,8 @@ def score_fn(predictor: Predictor, score: str) -> ScoreFn:
             sign = tf.where(tf.equal(targets, 1), 1.0, -1.0)  # the target's log-odds is +z or -z
             z = z[:, 0] * sign
             return {"logit": z, "log_p": -tf.nn.softplus(-z), "probability": tf.sigmoid(z)}[score]
+        if score == "logit" and task == "binary":  # two softmax columns: the target's log-odds, as for one sigmoid
+            return tf.gather(z, targets, axis=1, batch_dims=1) - tf.gather(z, 1 - targets, axis=1, batch_dims=1)
         if score == "logit":
             return tf.gather(z, targets, axis=1, batch_dims=1)
         log_p = log_softmax_at(z, targets)
@@ -150,7 +153,7 @@ class GradientSpace:
         """``(d score / d point, score)`` at ``repeats`` points per input (points grouped by input)."""
         import tensorflow as tf
 
-        x = np.repeat(self.model_inputs(inputs), repeats, axis=0)
+        x = np.repeat(self.model_inputs(inputs), repeats, axis=0) if self.is_text else np.empty(0)
         codes = np.repeat(target_codes(targets), repeats)
         run = _compiled(self.predictor, self.embedding, "gradient", self.score)
         grads, scores = [], []
@@ -238,18 +241,5 @@ def _substituted(layer_ref: Any, value: Any) -> Iterator[None]:
     if layer_ref is None:
         yield
         return
-    layer = layer_ref()
-    original = layer.__dict__.get("call")
-
-    @functools.wraps(layer.call)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return value
-
-    layer.call = call
-    try:
+    with L.replaced_call(layer_ref(), lambda own, *args, **kwargs: value):
         yield
-    finally:
-        if original is None:
-            del layer.call
-        else:
-            layer.call = original

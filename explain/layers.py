@@ -87,27 +87,44 @@ def resolve_layer(model: Any, name: str | None) -> tuple[str, Any]:
 
 # ---- observing a forward pass -------------------------------------------------------------------
 @contextlib.contextmanager
-def capture_outputs(layer: Any, tape: Any = None) -> Iterator[list]:
-    """Collect ``layer``'s outputs during the forward passes run inside the block (and watch them on ``tape``)."""
-    captured: list = []
+def replaced_call(layer: Any, wrapper: Callable[..., Any]) -> Iterator[None]:
+    """Inside the block, calling ``layer`` runs ``wrapper(own_call, *args, **kwargs)``; restored in a ``finally``.
+
+    The one way this library observes or changes a layer during a forward pass
+    (capturing its output, its input, or substituting its output), so the model
+    itself is never changed once the block is left.
+    """
     original = layer.__dict__.get("call")  # an instance attribute already set, if any
+    own = original if original is not None else functools.partial(type(layer).call, layer)
 
     @functools.wraps(layer.call)
     def call(*args: Any, **kwargs: Any) -> Any:
-        out = type(layer).call(layer, *args, **kwargs) if original is None else original(*args, **kwargs)
-        if tape is not None:
-            tape.watch(out)
-        captured.append(out)
-        return out
+        return wrapper(own, *args, **kwargs)
 
     layer.call = call
     try:
-        yield captured
+        yield
     finally:
         if original is None:
             del layer.call
         else:
             layer.call = original
+
+
+@contextlib.contextmanager
+def capture_outputs(layer: Any, tape: Any = None) -> Iterator[list]:
+    """Collect ``layer``'s outputs during the forward passes run inside the block (and watch them on ``tape``)."""
+    captured: list = []
+
+    def record(own: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        out = own(*args, **kwargs)
+        if tape is not None:
+            tape.watch(out)
+        captured.append(out)
+        return out
+
+    with replaced_call(layer, record):
+        yield captured
 
 
 def final_activation(model: Any) -> str | None:
@@ -165,21 +182,12 @@ def capture_logits(model: Any) -> Iterator[tuple[list, str | None]]:
 
 @contextlib.contextmanager
 def _record_first_input(layer: Any, captured: list) -> Iterator[None]:
-    original = layer.__dict__.get("call")
-
-    @functools.wraps(layer.call)
-    def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+    def record(own: Callable[..., Any], inputs: Any, *args: Any, **kwargs: Any) -> Any:
         captured.append(inputs)
-        return type(layer).call(layer, inputs, *args, **kwargs) if original is None else original(inputs, *args, **kwargs)
+        return own(inputs, *args, **kwargs)
 
-    layer.call = call
-    try:
+    with replaced_call(layer, record):
         yield
-    finally:
-        if original is None:
-            del layer.call
-        else:
-            layer.call = original
 
 
 # ---- a layer's output and the gradient of a score w.r.t. it ----------------------------------

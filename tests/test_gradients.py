@@ -105,3 +105,17 @@ def test_unknown_score_and_bad_parameters_are_refused_with_their_name(zoo, image
         explain(zoo["image_functional"], images[0], "integrated_gradients", steps=1)
     with pytest.raises(TypeError, match="'samples' must be int"):
         explain(zoo["image_functional"], images[0], "smoothgrad", samples="many")
+
+
+def test_occlusion_holds_a_bounded_number_of_copies_with_the_same_result(zoo, images, monkeypatch):
+    from explain.methods import occlusion
+
+    model = zoo["image_functional"]
+    whole = explain_batch(model, images[:2], "occlusion", targets=0)
+    monkeypatch.setattr(occlusion, "MAX_COPIES", 7)
+    predictor = Predictor(model)
+    chunked = explain_batch(predictor, images[:2], "occlusion", targets=0)
+    copies = 2 * (5 * 5 + 1)  # 12x12, patch 4, stride 2: 5x5 patches, plus each image itself
+    assert predictor.calls == 1 + -(-copies // 7)  # the pipeline's prediction, then copies 7 at a time
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-7)

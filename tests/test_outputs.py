@@ -117,3 +117,13 @@ def test_a_token_id_model_needs_its_tokenizer_and_then_explains_words():
         assert e.labels == tuple(text.split()) and e.attributions.shape == (5,)
     with pytest.raises(TypeError, match="TextVectorization layer or a vocabulary list"):
         Predictor(model, tokenizer=lambda texts: texts)
+
+
+def test_two_column_softmax_logit_score_is_the_log_odds_so_no_class_gets_a_zero_map(row):
+    """Class 0's logit of this head has zero weights: its plain logit gradient would be an all-zero map."""
+    model = z.tabular_two_column()
+    zero = explain(model, row, "gradient_x_input", target=0)
+    one = explain(model, row, "gradient_x_input", target=1)
+    np.testing.assert_allclose(one.attributions, z.LINEAR_WEIGHTS * row, rtol=1e-5)  # log-odds = w . x + b
+    np.testing.assert_allclose(zero.attributions, -one.attributions, rtol=1e-5)
+    assert zero.meta["score"].startswith("log-odds")

@@ -36,11 +36,19 @@ class _GradientMethod(Method):
     def space(self, predictor: Predictor) -> G.GradientSpace:
         return G.GradientSpace(predictor, score=self.score, batch_size=self.batch_size)
 
+    def points_per_input(self) -> int:
+        """How many points of the gradient space one input costs (steps, noisy samples...)."""
+        return 1
+
     def groups(self, space: G.GradientSpace, inputs: Sequence[Any]) -> list[list[int]]:
-        """Inputs run together; text models without a fixed window pad to the batch, so they run alone."""
+        """Inputs run together, a batch's worth of points at a time, so memory stays bounded whatever ``n``.
+
+        Text models without a fixed window pad to the longest text of a batch, so their inputs run alone.
+        """
         if space.is_text and space.predictor.window is None:
             return [[i] for i in range(len(inputs))]
-        return [list(range(len(inputs)))]
+        size = max(1, space.batch_size // self.points_per_input())
+        return [list(range(start, min(start + size, len(inputs)))) for start in range(0, len(inputs), size)]
 
     def run(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         space = self.space(predictor)
@@ -106,6 +114,9 @@ class SmoothGrad(_GradientMethod):
     noise: float = param(0.15, low=0.0, high=10.0, help="noise standard deviation, as a fraction of the input range")
     variant: str = param("smoothgrad", choices=("smoothgrad", "squared", "vargrad"))
     seed: int = 0
+
+    def points_per_input(self) -> int:
+        return int(self.samples)
 
     def attribute_group(self, space, inputs, targets):
         points = space.encode(inputs)

@@ -6,18 +6,20 @@ mean drop over the patches that cover it.  Text: one token at a time, replaced
 by an unknown word so positions stay put (as LIME and Partition SHAP do).
 Rows: one feature at a time, set to the background mean (zero without a
 background).  All occluded copies of all inputs go through the model in large
-batches: ``1 + number of patches`` evaluations per input.
+batches of at most ``MAX_COPIES`` copies: ``1 + number of patches`` evaluations per input.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..predictor import Predictor
 from ..registry import register
 from .base import Attribution, Method, param
+
+MAX_COPIES = 1024  # occluded copies held in memory at once (a 224x224 image at stride 2 makes 12,000)
 
 
 @register
@@ -36,42 +38,43 @@ class Occlusion(Method):
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         plans = [self._plan(predictor, item) for item in inputs]
-        copies = [item for plan in plans for item in plan.copies]
-        scores_all = predictor.predict(_stack(predictor, copies))
-        results, start = [], 0
-        for plan, target in zip(plans, targets):
-            scores = predictor.target_scores(scores_all[start : start + len(plan.copies)], target)
-            start += len(plan.copies)
-            drops = scores[0] - scores[1:]
-            results.append(Attribution(attributions=plan.spread(drops),
-                                       meta={"n_evaluations": len(plan.copies), "score_value": float(scores[0])}))
+        outputs = _predict_copies(predictor, plans)
+        results = []
+        for plan, out, target in zip(plans, outputs, targets):
+            scores = predictor.target_scores(out, target)
+            results.append(Attribution(attributions=plan.spread(scores[0] - scores[1:]),
+                                       meta={"n_evaluations": plan.count, "score_value": float(scores[0])}))
         return results
 
     def _plan(self, predictor: Predictor, item: Any) -> "_Plan":
         if predictor.modality == "text":
             tokens = item.tokens
-            copies = [item.text] + [predictor.join_tokens(tokens, np.arange(len(tokens)) != i) for i in range(len(tokens))]
-            return _Plan(copies, lambda drops: drops)
+            texts = [item.text] + [predictor.join_tokens(tokens, np.arange(len(tokens)) != i) for i in range(len(tokens))]
+            return _Plan(len(texts), texts.__getitem__, lambda drops: drops)
         if predictor.modality == "tabular":
             row = np.asarray(item, dtype=np.float32)
             background = predictor.background
             fill = np.zeros_like(row) if background is None else np.asarray(background, np.float32).mean(axis=0)
-            copies = [row] + [np.where(np.arange(row.size) == i, fill, row).astype(np.float32) for i in range(row.size)]
-            return _Plan(copies, lambda drops: drops)
+
+            def hidden_feature(k: int) -> np.ndarray:
+                return row if k == 0 else np.where(np.arange(row.size) == k - 1, fill, row).astype(np.float32)
+
+            return _Plan(row.size + 1, hidden_feature, lambda drops: drops)
         return self._image_plan(np.asarray(item, dtype=np.float32))
 
     def _image_plan(self, image: np.ndarray) -> "_Plan":
         height, width = image.shape[:2]
         size, stride = min(int(self.patch), height, width), int(self.stride)
         fill = float(image.mean()) if self.fill is None else float(self.fill)
-        tops = _starts(height, size, stride)
-        lefts = _starts(width, size, stride)
-        boxes = [(top, left) for top in tops for left in lefts]
-        copies = [image]
-        for top, left in boxes:
+        boxes = [(top, left) for top in _starts(height, size, stride) for left in _starts(width, size, stride)]
+
+        def hidden_patch(k: int) -> np.ndarray:
+            if k == 0:
+                return image
+            top, left = boxes[k - 1]
             hidden = image.copy()
             hidden[top : top + size, left : left + size] = fill
-            copies.append(hidden)
+            return hidden
 
         def spread(drops: np.ndarray) -> np.ndarray:
             total = np.zeros((height, width))
@@ -81,13 +84,38 @@ class Occlusion(Method):
                 count[top : top + size, left : left + size] += 1
             return total / np.maximum(count, 1)
 
-        return _Plan(copies, spread)
+        return _Plan(len(boxes) + 1, hidden_patch, spread)
 
 
 @dataclass
 class _Plan:
-    copies: list  # the input itself first, then one copy per hidden part
-    spread: Any  # drops per copy -> attributions aligned with the input
+    count: int  # copies: the input itself first, then one per hidden part
+    copy: Callable[[int], Any]  # the k-th copy, made when it is needed
+    spread: Callable[[np.ndarray], np.ndarray]  # drops per hidden part -> attributions aligned with the input
+
+
+def _predict_copies(predictor: Predictor, plans: list[_Plan]) -> list[np.ndarray]:
+    """Model outputs for every copy of every plan, at most ``MAX_COPIES`` copies held at once."""
+    outputs: list[list[np.ndarray]] = [[] for _ in plans]
+    buffer: list[Any] = []
+    owners: list[int] = []
+
+    def flush() -> None:
+        if buffer:
+            rows = predictor.predict(buffer if predictor.modality == "text" else np.stack(buffer))
+            for owner, row in zip(owners, rows):
+                outputs[owner].append(row)
+            buffer.clear()
+            owners.clear()
+
+    for index, plan in enumerate(plans):
+        for k in range(plan.count):
+            buffer.append(plan.copy(k))
+            owners.append(index)
+            if len(buffer) >= MAX_COPIES:
+                flush()
+    flush()
+    return [np.stack(rows) for rows in outputs]
 
 
 def _starts(length: int, size: int, stride: int) -> list[int]:
@@ -96,7 +124,3 @@ def _starts(length: int, size: int, stride: int) -> list[int]:
     if starts[-1] != length - size:
         starts.append(length - size)
     return starts
-
-
-def _stack(predictor: Predictor, copies: list) -> Any:
-    return copies if predictor.modality == "text" else np.stack(copies)
