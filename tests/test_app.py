@@ -277,6 +277,21 @@ def test_a_model_of_unknown_input_kind_is_refused_with_guidance(tmp_path: Path) 
     assert "cannot tell how to feed it" in app.error[0].value and "rows of numbers" in app.error[0].value
 
 
+def test_an_upload_whose_outputs_cannot_be_read_asks_and_then_works(tmp_path: Path) -> None:
+    """A linear head of three units saved without a loss: logits or three values? The sidebar says which."""
+    import keras
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(5, activation="relu")(inputs)), name="bare")
+    app = upload_model(keras_file(model, tmp_path))
+    assert not app.exception
+    assert "logits of 3 classes, or 3 regression targets" in app.error[0].value and "Model outputs" in app.error[0].value
+    app.selectbox(key=state.OUTPUT_KEY).set_value("logits").run()
+    no_trouble(app)
+    assert {m.label: m.value for m in app.metric}["Output"] == "multiclass"
+    assert "**Outputs:** logit values (declared)" in [m.value for m in app.markdown]
+
+
 def test_safe_mode_refuses_a_lambda_layer(tmp_path: Path) -> None:
     import keras
 

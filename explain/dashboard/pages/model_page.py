@@ -204,6 +204,7 @@ def _uploaded_model() -> None:
     if predictor.n_classes:
         names = [predictor.class_name(i) for i in range(predictor.n_classes)]
         st.write(f"**Classes** ({len(names)}): {', '.join(names)}")
+    st.write(f"**Outputs:** {described['output_scale']} values ({described['output_how']})")
     st.write(f"**Methods that apply:** {', '.join(explain.available(predictor))}")
     lines: list[str] = []
     predictor.keras_model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
