@@ -7,7 +7,7 @@ batched prediction goes through.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -94,14 +94,79 @@ def one_head(model: Any, head: str | int | None) -> tuple[Any, str | None]:
     return keras.Model(model.inputs, outputs[index], name=f"{model.name}__{names[index]}"), names[index]
 
 
-def check_single_input(model: Any) -> None:
-    if len(model.inputs) > 1:
-        names = ", ".join(repr(getattr(t, "name", f"input_{i}")) for i, t in enumerate(model.inputs))
+def input_names(model: Any) -> list[str]:
+    return [str(getattr(t, "name", None) or f"input_{i}") for i, t in enumerate(model.inputs)]
+
+
+def one_input(model: Any, explained: str | int | None, held: Mapping[str, Any] | None) -> Any:
+    """A model of the one input to explain, the others held at the given values (an image plus metadata, say).
+
+    The held values become non-trainable weights of the wrapper, so they are part
+    of its fingerprint (and of every store key), and the explained input keeps its
+    own layers, so gradients and layer captures work as for any model.
+    """
+    names = input_names(model)
+    if len(names) == 1:
+        if held:
+            raise ValueError(f"Model {model.name!r} has a single input; held_inputs= is for models with several.")
+        return model
+    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+    if explained is None:
         raise ValueError(
-            f"Model {model.name!r} takes {len(model.inputs)} inputs ({names}). Explain one input at a time: wrap the "
-            "model in a function of that input with the others held fixed, e.g. Predictor(lambda x: "
-            "model.predict([x, fixed_meta]), modality=..., class_names=...), or a Keras model built on that input."
+            f"Model {model.name!r} takes {len(names)} inputs ({listed}). Explain one at a time, the others held "
+            "fixed: Predictor(model, explained_input='image', held_inputs={'meta': one_row_of_meta})."
         )
+    index = names.index(explained) if isinstance(explained, str) and explained in names else explained
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(names):
+        raise ValueError(f"explained_input={explained!r} is not one of the model's inputs ({listed}).")
+    others = [n for i, n in enumerate(names) if i != index]
+    if set(held or {}) != set(others):
+        raise ValueError(f"Explaining {names[index]!r} holds the other inputs fixed: pass held_inputs= with a value "
+                         f"for each of {others} (one sample, without the batch axis); got {sorted(held or {})}.")
+    return _held_model(model, index, {n: held[n] for n in others})  # type: ignore[index]
+
+
+def _held_model(model: Any, index: int, held: dict[str, Any]) -> Any:
+    import keras
+
+    tensors = model.inputs
+    chosen = tensors[index]
+    x = keras.Input(shape=tuple(chosen.shape[1:]), dtype=chosen.dtype, name=input_names(model)[index])
+    parts = []
+    for i, tensor in enumerate(tensors):
+        if i == index:
+            parts.append(x)
+            continue
+        name = input_names(model)[i]
+        value = np.asarray(held[name], dtype=str(tensor.dtype))
+        if value.shape != tuple(tensor.shape[1:]):
+            raise ValueError(f"held_inputs[{name!r}] has shape {value.shape}; the model's input {name!r} takes one "
+                             f"sample of shape {tuple(tensor.shape[1:])}.")
+        parts.append(HeldInput(value, name=f"held_{name}")(x))
+    return keras.Model(x, model(parts), name=f"{model.name}__{input_names(model)[index]}")
+
+
+def _held_input_layer() -> type:
+    import keras
+
+    class _HeldInput(keras.layers.Layer):
+        """A fixed input value, repeated for every row of the batch (a non-trainable weight: fingerprinted)."""
+
+        def __init__(self, value: np.ndarray, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._shape = value.shape
+            self.value = self.add_weight(shape=value.shape, dtype=str(value.dtype), trainable=False,
+                                         initializer=keras.initializers.Constant(value), name="value")
+
+        def call(self, x: Any) -> Any:
+            batch = keras.ops.shape(x)[0]
+            return keras.ops.broadcast_to(keras.ops.expand_dims(self.value, 0), (batch, *self._shape))
+
+    return _HeldInput
+
+
+def HeldInput(value: np.ndarray, **kwargs: Any) -> Any:  # noqa: N802 - builds a layer, named like one
+    return _held_input_layer()(value, **kwargs)
 
 
 def weights_fingerprint(model) -> str:

@@ -7,7 +7,7 @@ machines, more than a thousand forward passes of a small model).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,6 +43,8 @@ class Predictor:
         background: np.ndarray | Callable[[], np.ndarray] | None = None,
         output_head: str | int | None = None,
         tokenizer: Any = None,
+        explained_input: str | int | None = None,
+        held_inputs: Mapping[str, Any] | None = None,
     ) -> None:
         card = getattr(model, "card", None)
         if card is not None and hasattr(model, "model"):  # a models.ReferenceModel
@@ -61,8 +63,12 @@ class Predictor:
         self.name = name or getattr(model, "name", None) or getattr(model, "__name__", "model")
         self.declared = {key for key, value in (("modality", modality), ("output", output)) if value is not None}
         if self.keras_model is not None:
+            self.keras_model = K.one_input(K.built(self.keras_model), explained_input, held_inputs)
             self._from_keras(modality, output, class_names, input_shape, output_head, tokenizer)
         else:
+            if explained_input is not None or held_inputs:
+                raise ValueError("explained_input= and held_inputs= are for Keras models with several inputs; a "
+                                 "plain function should take the one input to explain.")
             self._from_function(model, modality, output, class_names, input_shape, output_head, tokenizer)
         if self.modality not in ("image", "text", "tabular"):
             raise ValueError(f"modality must be 'image', 'text' or 'tabular', got {self.modality!r}.")
@@ -75,8 +81,7 @@ class Predictor:
 
     def _from_keras(self, modality: str | None, output: str | None, class_names: Sequence[str] | None,
                     input_shape: Sequence[int] | None, output_head: str | int | None, tokenizer: Any) -> None:
-        model, self.output_head = K.one_head(K.built(self.keras_model), output_head)
-        K.check_single_input(model)
+        model, self.output_head = K.one_head(self.keras_model, output_head)
         self.keras_model = model = on_text(model, tokenizer)
         self._forward = K.compiled_forward(model)
         self.input_shape: tuple[int, ...] | None = (tuple(model.input_shape[1:]) if input_shape is None

@@ -81,6 +81,33 @@ def test_multi_output_models_are_explained_one_head_at_a_time():
         Predictor(model, output_head="colour")
 
 
+def _image_and_meta_model():
+    import keras
+
+    image, meta = keras.Input((6, 6, 1), name="image"), keras.Input((2,), name="meta")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3, activation="relu", name="img_conv")(image))
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Concatenate()([x, meta]))
+    return keras.Model([image, meta], out, name="image_and_meta")
+
+
+def test_one_input_of_a_multi_input_model_is_explained_with_the_others_held():
+    model = _image_and_meta_model()
+    meta = np.array([0.5, -1.0], dtype=np.float32)
+    predictor = Predictor(model, explained_input="image", held_inputs={"meta": meta})
+    x = np.random.default_rng(0).normal(size=(3, 6, 6, 1)).astype(np.float32)
+    expected = np.asarray(model([x, np.tile(meta, (3, 1))]))
+    np.testing.assert_allclose(predictor.predict(x), expected, rtol=1e-6)
+    assert predictor.modality == "image" and predictor.input_shape == (6, 6, 1)
+    for method in ("gradcam", "integrated_gradients", "occlusion"):
+        assert explain(predictor, x[0], method).attributions.shape == (6, 6)
+    other = Predictor(model, explained_input="image", held_inputs={"meta": meta + 1})
+    assert other.fingerprint != predictor.fingerprint  # the held values are part of every store key
+    with pytest.raises(ValueError, match="value for each of \\['meta'\\]"):
+        Predictor(model, explained_input="image")
+    with pytest.raises(ValueError, match="held_inputs\\['meta'\\] has shape"):
+        Predictor(model, explained_input=0, held_inputs={"meta": np.zeros(3)})
+
+
 def test_multi_input_and_unbuilt_models_get_a_message_that_says_what_to_do():
     import keras
 
