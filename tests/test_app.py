@@ -489,6 +489,20 @@ def test_an_unreadable_image_gets_an_error(env: dict[str, Path]) -> None:
     assert "Prediction" not in [s.value for s in app.subheader]
 
 
+def test_a_huge_image_is_refused_from_its_header_before_decoding() -> None:
+    import io
+
+    from PIL import Image
+
+    for side, words in ((20_000, "more pixels than the limit of 25,000,000"),  # Pillow refuses it at open
+                        (6_000, "6,000 x 6,000 pixels, above the limit of 25,000,000")):  # ours, from the header
+        buffer = io.BytesIO()
+        Image.new("L", (side, side)).save(buffer, format="PNG")  # a few hundred KiB at most
+        assert len(buffer.getvalue()) < 2 << 20
+        with pytest.raises(ValueError, match=words):
+            imaging.to_model_image(buffer.getvalue(), (28, 28))
+
+
 def test_image_conversion_matches_the_model_input() -> None:
     paper = np.full((50, 30), 255, dtype=np.uint8)
     paper[5:45, 12:18] = 0

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 Step = tuple[str, np.ndarray]  # (caption, image as shown: uint8 grey (H, W) or RGB (H, W, 3))
+MAX_PIXELS = 25_000_000  # a 25-megapixel photo; refused from the header, before a byte of pixels is decoded
 
 
 def to_model_image(data: bytes, input_shape: Sequence[int], *, invert: bool | None = None, centre: bool = True,
@@ -30,10 +31,19 @@ def to_model_image(data: bytes, input_shape: Sequence[int], *, invert: bool | No
         raise ValueError(f"The model's input shape {shape} is not a fixed-size image "
                          "(expected (H, W), (H, W, 1) or (H, W, 3)).")
     shape = tuple(int(s) for s in shape)
+    unreadable = (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError)
     try:
-        picture = Image.open(io.BytesIO(data))
+        picture = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError:  # Pillow's own header check, far above ours
+        raise ValueError(f"It has more pixels than the limit of {MAX_PIXELS:,}; scale it down first.") from None
+    except unreadable as exc:
+        raise ValueError(f"The file could not be read as an image ({exc}).") from None
+    if picture.width * picture.height > MAX_PIXELS:
+        raise ValueError(f"It is {picture.width:,} x {picture.height:,} pixels, above the limit of {MAX_PIXELS:,}; "
+                         "scale it down first.")
+    try:
         picture.load()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except unreadable as exc:
         raise ValueError(f"The file could not be read as an image ({exc}).") from None
     picture = ImageOps.exif_transpose(picture)
     steps: list[Step] = [("your image", np.asarray(picture.convert("RGB")))]
