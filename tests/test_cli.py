@@ -35,7 +35,10 @@ def test_train_then_list_then_train_missing(tmp_path: Path, tiny_data_dir: Path,
     models_dir = str(tmp_path / "models")
     args = ["--models-dir", models_dir, "train", "mnist_dense", "--epochs", "1", "--data-dir", str(tiny_data_dir)]
     assert main(args) == 0
-    assert (Path(models_dir) / "mnist_dense.keras").exists() and (Path(models_dir) / "mnist_dense.json").exists()
+    from models import artifacts
+
+    model_file = artifacts.model_path(Path(models_dir), "mnist_dense")
+    assert model_file.exists() and model_file.name.startswith("mnist_dense-") and (Path(models_dir) / "mnist_dense.json").exists()
     capsys.readouterr()
     assert main(["--models-dir", models_dir, "models"]) == 0
     listing = capsys.readouterr().out

@@ -7,6 +7,8 @@ the quality gates live in tests/integration.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +127,51 @@ def test_failed_training_keeps_the_previous_model_and_card(trained, monkeypatch:
     models.load("mnist_dense", models_dir)
 
 
+@pytest.mark.parametrize("killed_at", [1, 2, 3])
+def test_a_run_killed_at_any_step_of_the_replacement_leaves_a_model_that_loads(
+        trained, killed_at: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Killed moving the new file in (1), replacing the card (2) or removing the old file (3): old or new, never lost."""
+    data_dir, models_dir, _ = trained
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir, folder)
+    before = models.load("mnist_dense", folder).card["model_file"]["sha256"]
+    steps = {"n": 0}
+    real_move, real_remove = artifacts._move, artifacts._remove
+
+    def move(source, target):
+        steps["n"] += 1
+        if steps["n"] == killed_at:
+            raise KeyboardInterrupt("killed")
+        real_move(source, target)
+
+    def remove(path):
+        if killed_at == 3:
+            raise KeyboardInterrupt("killed")
+        real_remove(path)
+
+    monkeypatch.setattr(artifacts, "_move", move)
+    monkeypatch.setattr(artifacts, "_remove", remove)
+    with pytest.raises(KeyboardInterrupt):
+        models.train("mnist_dense", data_dir=data_dir, models_dir=folder, epochs=1, seed=7, verbose=0)
+    monkeypatch.undo()
+    after = models.load("mnist_dense", folder).card["model_file"]["sha256"]  # loads, hash-checked
+    assert (after == before) == (killed_at in (1, 2))  # before the card's rename: the old model; after: the new
+    assert len(list(folder.glob("mnist_dense*.keras"))) == (1 if killed_at == 1 else 2)  # at worst one orphan
+    models.train("mnist_dense", data_dir=data_dir, models_dir=folder, epochs=1, verbose=0)
+    assert len(list(folder.glob("mnist_dense*.keras"))) == 1
+    assert not list(folder.glob(artifacts.STAGING_PREFIX + "*"))
+
+
+def test_staging_folders_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    dead = tmp_path / f"{artifacts.STAGING_PREFIX}mnist_dense-999999999-abc"
+    alive = tmp_path / f"{artifacts.STAGING_PREFIX}mnist_dense-{os.getpid()}-xyz"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "mnist_dense.keras").write_bytes(b"x" * 1000)
+    assert artifacts.remove_stale_staging(tmp_path) == [dead]
+    assert alive.exists() and not dead.exists()
+
+
 def test_model_and_card_that_do_not_belong_together_are_refused(trained, tmp_path: Path) -> None:
     _, models_dir, _ = trained
     copy = tmp_path / "copy"
@@ -132,7 +179,7 @@ def test_model_and_card_that_do_not_belong_together_are_refused(trained, tmp_pat
     for name in ("mnist_dense", "housing_mlp"):
         for path in (artifacts.model_path(models_dir, name), artifacts.card_path(models_dir, name)):
             (copy / path.name).write_bytes(path.read_bytes())
-    (copy / "mnist_dense.keras").write_bytes((copy / "housing_mlp.keras").read_bytes())
+    (copy / artifacts.model_path(copy, "mnist_dense").name).write_bytes(artifacts.model_path(copy, "housing_mlp").read_bytes())
     with pytest.raises(ArtifactError, match="does not match its card"):
         models.load("mnist_dense", copy)
 
