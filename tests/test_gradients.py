@@ -119,3 +119,15 @@ def test_occlusion_holds_a_bounded_number_of_copies_with_the_same_result(zoo, im
     assert predictor.calls == 1 + -(-copies // 7)  # the pipeline's prediction, then copies 7 at a time
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method, params, words", [
+    ("lime_image", {"num_samples": -5}, "'num_samples' must be between 1"),
+    ("lime_image", {"num_samples": "many"}, "'num_samples' must be int"),
+    ("lime_image", {"segmentation": "watershed"}, "'segmentation' must be one of"),
+    ("partition_shap", {"max_evals": -10}, "'max_evals' must be between 2"),
+    ("lime_image", {"seed": "zero"}, "'seed' must be int"),
+])
+def test_every_declared_parameter_is_checked_before_any_work(zoo, images, method, params, words):
+    with pytest.raises((TypeError, ValueError), match=words):
+        explain(zoo["image_functional"], images[0], method, **params)

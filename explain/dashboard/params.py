@@ -18,15 +18,7 @@ import streamlit as st
 import explain
 from explain.layers import convolution_layers
 from explain.methods.base import declaration
-from explain.methods.lime_image import FEATURE_SELECTIONS
-from explain.segmentation import SEGMENTATIONS
 
-HIDDEN = {"batch_size"}  # undeclared speed knobs of the older methods (fields typed Any without choices are hidden too)
-CHOICES: dict[str, tuple[str, ...]] = {  # fixed lists of the older methods, until they declare them
-    "segmentation": SEGMENTATIONS,
-    "feature_selection": FEATURE_SELECTIONS,
-    "discretizer": ("quartile", "decile", "entropy"),
-}
 AUTOMATIC = "automatic"
 PER_ROW = 3
 
@@ -55,9 +47,7 @@ def _shown(cls: type, field: dataclasses.Field, hints: dict[str, Any]) -> bool:
     declared = declaration(cls, field.name)
     if field.name.startswith("_") or not declared["changes_result"]:
         return False
-    if "changes_result" in field.metadata:  # declared: shown unless it is a free-form value without choices
-        return hints.get(field.name) is not Any or declared["choices"] is not None
-    return field.name not in HIDDEN and hints.get(field.name) is not Any
+    return hints.get(field.name) is not Any or declared["choices"] is not None  # free-form values (arrays) are not
 
 
 def _widget(name: str, hint: Any, default: Any, predictor: explain.Predictor, key: str,
@@ -69,8 +59,8 @@ def _widget(name: str, hint: Any, default: Any, predictor: explain.Predictor, ke
         choice = st.selectbox("layer (convolution to read)", [AUTOMATIC, *layers], key=key,
                               format_func=lambda v: "automatic: the last convolution" if v == AUTOMATIC else v)
         return None if choice == AUTOMATIC else choice
-    if declared["choices"] is not None or name in CHOICES:
-        options = declared["choices"] if declared["choices"] is not None else CHOICES[name]
+    if declared["choices"] is not None:
+        options = declared["choices"]
         return st.selectbox(name, options, index=options.index(default) if default in options else 0, key=key)
     if optional:
         automatic = st.checkbox(f"{name}: automatic", value=default is None, key=key + ":auto",

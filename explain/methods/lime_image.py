@@ -29,7 +29,7 @@ import numpy as np
 from ..predictor import Predictor
 from ..registry import register
 from ..segmentation import DEFAULT_N_SEGMENTS, DEFAULT_SEGMENTATION, SEGMENTATIONS, segmenter
-from .base import Attribution, Method
+from .base import Attribution, Method, param
 
 
 def _lime_explainer_class():
@@ -99,14 +99,14 @@ class LimeImage(Method):
     needs_keras = False
     stochastic = True
 
-    num_samples: int = 1000
+    num_samples: int = param(1000, low=1, high=1_000_000, help="perturbed images the surrogate is fitted on")
     seed: int = 0
-    segmentation: str = DEFAULT_SEGMENTATION
-    n_segments: int = DEFAULT_N_SEGMENTS
+    segmentation: str = param(DEFAULT_SEGMENTATION, choices=SEGMENTATIONS)
+    n_segments: int = param(DEFAULT_N_SEGMENTS, low=1, high=10_000)
     hide_color: float | None = 0.0
-    kernel_width: float = 0.25
-    feature_selection: str = "auto"
-    batch_size: int = 1000
+    kernel_width: float = param(0.25, low=1e-6)
+    feature_selection: str = param("auto", choices=FEATURE_SELECTIONS)
+    batch_size: int = param(1000, low=1, changes_result=False, help="images per forward pass")
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         self._check()

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..predictor import Predictor
 from ..registry import register
+from .lime_image import FEATURE_SELECTIONS
 from .base import Attribution, Method, param
 from .lime_image import check_lime_settings, lime_columns
 
@@ -62,14 +63,14 @@ class LimeTabular(Method):
     needs_keras = False
     stochastic = True
 
-    num_samples: int = 5000
+    num_samples: int = param(5000, low=1, high=1_000_000)
     seed: int = 0
     background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
     discretize_continuous: bool = False
-    discretizer: str = "quartile"
+    discretizer: str = param("quartile", choices=("quartile", "decile", "entropy"))
     sample_around_instance: bool = False
     kernel_width: float | None = None
-    feature_selection: str = "auto"
+    feature_selection: str = param("auto", choices=FEATURE_SELECTIONS)
     contributions: bool = True
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:

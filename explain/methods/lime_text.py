@@ -16,7 +16,8 @@ import numpy as np
 
 from ..predictor import MASK_TOKEN, Predictor, TextView
 from ..registry import register
-from .base import Attribution, Method
+from .lime_image import FEATURE_SELECTIONS
+from .base import Attribution, Method, param
 from .lime_image import check_lime_settings, lime_columns, lime_label
 
 
@@ -47,10 +48,10 @@ class LimeText(Method):
     needs_keras = False
     stochastic = True
 
-    num_samples: int = 2000
+    num_samples: int = param(2000, low=1, high=1_000_000)
     seed: int = 0
-    kernel_width: float = 25.0
-    feature_selection: str = "auto"
+    kernel_width: float = param(25.0, low=1e-6)
+    feature_selection: str = param("auto", choices=FEATURE_SELECTIONS)
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         check_lime_settings(self)

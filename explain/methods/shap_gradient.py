@@ -139,7 +139,7 @@ class GradientShap(Method):
     additive = True
 
     background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
-    nsamples: int = 200
+    nsamples: int = param(200, low=1, high=100_000)
     seed: int = 0
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
@@ -220,7 +220,7 @@ class DeepShap(Method):
     needs_keras = True
 
     background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
-    background_size: int = 100
+    background_size: int = param(100, low=1, high=100_000)
     rtol: float = 1e-4  # accepted |f(x) - base - sum| relative to the output scale
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:

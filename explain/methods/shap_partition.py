@@ -19,7 +19,7 @@ import numpy as np
 
 from ..predictor import MASK_TOKEN, Predictor, TextView
 from ..registry import register
-from .base import Attribution, Method
+from .base import Attribution, Method, param
 from ._shap_common import import_shap, numpy_global_seed
 
 _TIE_BREAK_SEED = 0  # PartitionExplainer breaks priority ties with np.random: fixed, so results are deterministic
@@ -78,9 +78,9 @@ class PartitionShap(Method):
     additive = True
     modalities = ("image", "text")
 
-    max_evals: int = 500
+    max_evals: int = param(500, low=2, high=1_000_000, help="model evaluations per input")
     mask_value: float = 0.0
-    batch_size: int = 256
+    batch_size: int = param(256, low=1, help="evaluations per batch: shap stops between batches, so it changes results")
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         if predictor.modality == "text":

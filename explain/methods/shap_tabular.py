@@ -52,8 +52,8 @@ class KernelShap(Method):
     stochastic = True
 
     background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
-    background_size: int = 50
-    nsamples: int = 2048
+    background_size: int = param(50, low=1, high=100_000)
+    nsamples: int = param(2048, low=1, high=1_000_000)
     l1_reg: Any = False  # no feature selection: every feature gets its estimate ("num_features(10)" is shap's default)
     seed: int = 0
 
@@ -113,7 +113,7 @@ class ExactShap(Method):
     modalities = ("tabular",)
 
     background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
-    background_size: int = 100
+    background_size: int = param(100, low=1, high=100_000)
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
         shap = import_shap()
