@@ -170,17 +170,31 @@ def tabular_data(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, N_FEATURES)).astype(np.float32)
 
 
+def _corpus_vectorizer(name: str | None = None):
+    """A TextVectorization adapted on TEXT_CORPUS: 40 tokens at most, texts padded to 12."""
+    from keras import layers
+
+    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name=name)
+    vectorizer.adapt(TEXT_CORPUS)
+    return vectorizer
+
+
+def _string_input(vectorizer_name: str):
+    """(a raw-string input, its token ids): how the zoo's text models start."""
+    import keras
+
+    inputs = keras.Input((1,), dtype="string")
+    return inputs, _corpus_vectorizer(vectorizer_name)(inputs)
+
+
 def text_model(seed: int = 0):
     """Raw strings -> TextVectorization -> embedding -> Conv1D -> average pooling -> sigmoid."""
     import keras
     from keras import layers
 
     _seed(seed)
-    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name="vectorizer")
-    vectorizer.adapt(TEXT_CORPUS)
-    inputs = keras.Input((1,), dtype="string")
-    x = vectorizer(inputs)
-    x = layers.Embedding(40, 6)(x)
+    inputs, ids = _string_input("vectorizer")
+    x = layers.Embedding(40, 6)(ids)
     x = layers.Conv1D(5, 3, padding="same", activation="relu", name="text_conv")(x)
     x = layers.GlobalAveragePooling1D()(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
@@ -215,11 +229,8 @@ def lstm_text_model(seed: int = 0):
     from keras import layers
 
     _seed(seed)
-    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name="lstm_vectorizer")
-    vectorizer.adapt(TEXT_CORPUS)
-    inputs = keras.Input((1,), dtype="string")
-    x = vectorizer(inputs)
-    x = layers.Embedding(40, 6, mask_zero=True)(x)
+    inputs, ids = _string_input("lstm_vectorizer")
+    x = layers.Embedding(40, 6, mask_zero=True)(ids)
     x = layers.Bidirectional(layers.LSTM(4))(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     return keras.Model(inputs, outputs, name="lstm_text")
@@ -295,11 +306,7 @@ def token_model(seed: int = 0):
 
 
 def corpus_vocabulary() -> list[str]:
-    from keras import layers
-
-    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12)
-    vectorizer.adapt(TEXT_CORPUS)
-    return [str(t) for t in vectorizer.get_vocabulary()]
+    return [str(t) for t in _corpus_vectorizer().get_vocabulary()]
 
 
 def transformer_text_model(seed: int = 0):
@@ -308,10 +315,8 @@ def transformer_text_model(seed: int = 0):
     from keras import layers
 
     _seed(seed)
-    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=12, name="attn_vectorizer")
-    vectorizer.adapt(TEXT_CORPUS)
-    inputs = keras.Input((1,), dtype="string")
-    x = layers.Embedding(40, 8)(vectorizer(inputs))
+    inputs, ids = _string_input("attn_vectorizer")
+    x = layers.Embedding(40, 8)(ids)
     attended = layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)
     x = layers.LayerNormalization()(x + attended)
     x = layers.GlobalAveragePooling1D()(x)

@@ -10,20 +10,6 @@ from ..predictor import Predictor
 from .base import Method
 
 
-def import_shap():
-    """``shap``, imported where it is used (it costs seconds and most requests never need it).
-
-    Its first Partition or Exact SHAP call in a process also compiles about twenty
-    numba functions (8-24 s here; 0.1-0.2 s after).  numba's on-disk cache would
-    make that a one-time cost, but enabling it on shap's functions crashed the
-    next process that loaded the cache (a segmentation fault, numba 0.6x), so
-    the compile cost is paid per process and reported in the README instead.
-    """
-    import shap
-
-    return shap
-
-
 @contextlib.contextmanager
 def numpy_global_seed(seed: int) -> Iterator[None]:
     """Seed NumPy's global RNG for a ``shap`` call and restore the caller's state afterwards.

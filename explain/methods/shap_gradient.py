@@ -24,7 +24,7 @@ import numpy as np
 from ..predictor import Predictor
 from ..registry import register
 from .base import Attribution, Method, param
-from ._shap_common import float_background, import_shap, numpy_global_seed
+from ._shap_common import float_background, numpy_global_seed
 
 _SCORE_MODELS: "OrderedDict[tuple, Any]" = OrderedDict()  # bounded: entries hold their Keras model alive
 _EXPLAINERS: "OrderedDict[tuple, Any]" = OrderedDict()  # shap explainers hold traced tf.functions: reuse them
@@ -143,7 +143,7 @@ class GradientShap(Method):
     seed: int = 0
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        shap = import_shap()
+        import shap
 
         batch = np.asarray(inputs, dtype=np.float32)
         background = float_background(self, predictor, batch.shape[1:])
@@ -224,7 +224,7 @@ class DeepShap(Method):
     rtol: float = 1e-4  # accepted |f(x) - base - sum| relative to the output scale
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        shap = import_shap()
+        import shap
 
         batch = np.asarray(inputs, dtype=np.float32)
         background = float_background(self, predictor, batch.shape[1:])[: int(self.background_size)]

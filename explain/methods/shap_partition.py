@@ -20,7 +20,7 @@ import numpy as np
 from ..predictor import MASK_TOKEN, Predictor, TextView
 from ..registry import register
 from .base import Attribution, Method, param
-from ._shap_common import import_shap, numpy_global_seed
+from ._shap_common import numpy_global_seed
 
 _TIE_BREAK_SEED = 0  # PartitionExplainer breaks priority ties with np.random: fixed, so results are deterministic
 
@@ -32,7 +32,7 @@ def _image_masker(shape: tuple[int, ...], mask_value: float):
     A fixed mask value is used because shap's other choices, "blur(k, k)" and
     "inpaint_telea"/"inpaint_ns", need OpenCV (cv2), which is not installed here.
     """
-    shap = import_shap()
+    import shap
 
     return shap.maskers.Image(np.full(shape, mask_value, dtype=np.float32), shape)
 
@@ -107,7 +107,7 @@ class PartitionShap(Method):
 
     # ---- texts -----------------------------------------------------------------------------
     def _text(self, predictor: Predictor, view: TextView, target: int | None) -> Attribution:
-        shap = import_shap()
+        import shap
 
         tokens = list(view.tokens)
         safe = _safe_tokens(tokens)
@@ -136,7 +136,7 @@ class PartitionShap(Method):
 
     # ---- shared ------------------------------------------------------------------------------
     def _run(self, predictor: Predictor, f, masker, x) -> tuple[np.ndarray, float, int]:
-        shap = import_shap()
+        import shap
 
         before = predictor.evaluations
         explainer = shap.PartitionExplainer(f, masker)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..predictor import Predictor
 from ..registry import register
-from ._shap_common import float_background, import_shap, numpy_global_seed, target_function
+from ._shap_common import float_background, numpy_global_seed, target_function
 from .base import Attribution, Method, param
 
 EXACT_MAX_FEATURES = 14  # 2**14 coalitions x 100 background rows = 1.6M model rows per input
@@ -58,7 +58,7 @@ class KernelShap(Method):
     seed: int = 0
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        shap = import_shap()
+        import shap
 
         rows = np.asarray(inputs, dtype=np.float32)
         background = float_background(self, predictor, rows.shape[1:])
@@ -85,7 +85,7 @@ class KernelShap(Method):
         return results
 
     def _summary(self, background: np.ndarray):
-        shap = import_shap()
+        import shap
 
         if len(background) <= self.background_size:
             return background
@@ -116,7 +116,7 @@ class ExactShap(Method):
     background_size: int = param(100, low=1, high=100_000)
 
     def attribute(self, predictor: Predictor, inputs: Sequence[Any], targets: Sequence[int | None]) -> list[Attribution]:
-        shap = import_shap()
+        import shap
 
         rows = np.asarray(inputs, dtype=np.float32)
         n_features = rows.shape[1]
