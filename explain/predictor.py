@@ -13,7 +13,7 @@ import numpy as np
 
 from . import keras_model as K
 from . import outputs
-from .text import MASK_TOKEN, TextCodec, TextView, find_text_vectorizer, on_text
+from .text import MASK_TOKEN, TextCodec, TextView, find_text_vectorizer, is_tokenizer_function, on_text, through_tokenizer
 
 __all__ = ["DEFAULT_BATCH", "MASK_TOKEN", "Predictor", "TextView"]
 DEFAULT_BATCH = 512
@@ -61,6 +61,8 @@ class Predictor:
             raise TypeError(f"Expected a Keras model, a reference model or a prediction function, got {type(model).__name__}.")
         self.batch_size = int(batch_size)
         self.name = name or getattr(model, "name", None) or getattr(model, "__name__", "model")
+        self.no_gradients: str | None = (None if K.is_keras_model(model) else
+                                         "a plain prediction function has no gradients or layers")
         self.declared = {key for key, value in (("modality", modality), ("output", output)) if value is not None}
         if self.keras_model is not None:
             self.keras_model = K.one_input(K.built(self.keras_model), explained_input, held_inputs)
@@ -82,6 +84,9 @@ class Predictor:
     def _from_keras(self, modality: str | None, output: str | None, class_names: Sequence[str] | None,
                     input_shape: Sequence[int] | None, output_head: str | int | None, tokenizer: Any) -> None:
         model, self.output_head = K.one_head(self.keras_model, output_head)
+        if is_tokenizer_function(tokenizer):
+            self._through_tokenizer(model, tokenizer, modality, output, class_names)
+            return
         self.keras_model = model = on_text(model, tokenizer)
         self._forward = K.compiled_forward(model)
         self.input_shape: tuple[int, ...] | None = (tuple(model.input_shape[1:]) if input_shape is None
@@ -93,6 +98,24 @@ class Predictor:
                             else outputs.infer(model, K.output_layer(model)))
         self.fingerprint = self.fingerprint or K.weights_fingerprint(model)
         self.text = TextCodec(find_text_vectorizer(model) if self.modality == "text" else None)
+
+    def _through_tokenizer(self, model: Any, tokenizer: Callable, modality: str | None, output: str | None,
+                           class_names: Sequence[str] | None) -> None:
+        """A token-id model read through a Python tokenizer: a function of strings whose outputs the model declares."""
+        if modality not in (None, "text"):
+            raise ValueError(f"tokenizer= makes a text model; got modality={modality!r}.")
+        self._forward = through_tokenizer(model, tokenizer, K.compiled_forward(model))
+        self.keras_model = None
+        self.no_gradients = ("its Python tokenizer function runs outside the Keras graph; pass the tokenizer as a "
+                             "TextVectorization layer or a vocabulary list to use gradient and layer methods")
+        self.input_shape, self.input_dtype, self.modality = None, "string", "text"
+        width = int(model.output_shape[-1] or 1)
+        self.output_spec = (outputs.declared(output, width, class_names) if output is not None
+                            else outputs.infer(model, K.output_layer(model)))
+        # "callable:": the tokenizer may change under the same name, so the store asks for a version, as for functions
+        qualname = getattr(tokenizer, "__qualname__", type(tokenizer).__name__)
+        self.fingerprint = f"callable:tokenizer {qualname} into {self.fingerprint or K.weights_fingerprint(model)}"
+        self.text = TextCodec(None)
 
     def _from_function(self, function: Callable, modality: str | None, output: str | None,
                        class_names: Sequence[str] | None, input_shape: Sequence[int] | None,

@@ -16,3 +16,12 @@ def models_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The folder that holds trained models, their cards and, by default, the explanation store."""
     value = explicit if explicit is not None else os.environ.get(MODELS_DIR_ENV, DEFAULT_MODELS_DIR)
     return Path(value).expanduser()
+
+
+WARM_UP_ENV = "EXPLAIN_WARM_UP"
+
+
+def warm_up_enabled() -> bool:
+    """Whether long-lived processes pay one-time costs in the background at start (``EXPLAIN_WARM_UP=0``: no;
+    test suites turn it off so its CPU time does not land inside other tests)."""
+    return os.environ.get(WARM_UP_ENV, "1").strip().lower() not in ("0", "false", "no", "off")

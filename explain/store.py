@@ -115,8 +115,8 @@ def request_keys(request: Any) -> list[Key]:
     fingerprint = str(predictor.fingerprint)
     if fingerprint.startswith("callable:"):
         raise ValueError(
-            f"The store keys explanations by the model's fingerprint, but a plain prediction function only has its "
-            f"name ({fingerprint!r}), which does not change when the function does. Set predictor.fingerprint to a "
+            f"The store keys explanations by the model's fingerprint, but a Python function (a prediction function or "
+            f"a tokenizer) only has its name ({fingerprint!r}), which does not change when the function does. Set predictor.fingerprint to a "
             "string that changes with the function (e.g. a version), or explain without store=."
         )
     shared = dict(

@@ -7,7 +7,7 @@ every text method explains it on words exactly as it explains a string model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -80,12 +80,43 @@ def on_text(model: Any, tokenizer: Any) -> Any:
         vectorizer = keras.layers.TextVectorization(vocabulary=list(tokenizer), output_sequence_length=length,
                                                     name="explain_tokenizer")
     else:
-        raise TypeError("tokenizer must be a keras TextVectorization layer or a vocabulary list of strings; for a "
-                        "Python tokenizer function, explain Predictor(lambda texts: model(tokenize(texts)), "
-                        "modality='text', class_names=...).")
+        raise TypeError("tokenizer must be a keras TextVectorization layer, a vocabulary list of strings, or a "
+                        f"function from a list of strings to token ids; got {type(tokenizer).__name__}.")
     inputs = keras.Input((1,), dtype="string", name="text")
     outputs = model(vectorizer(inputs))
     return keras.Model(inputs, outputs, name=f"{model.name}_on_text")
+
+
+def is_tokenizer_function(tokenizer: Any) -> bool:
+    """A Python tokenizer (strings to ids) rather than a Keras layer or a vocabulary list."""
+    import keras
+
+    return callable(tokenizer) and not isinstance(tokenizer, keras.layers.Layer)
+
+
+def through_tokenizer(model: Any, tokenizer: Callable[[list[str]], Any], forward: Callable[[Any], np.ndarray]
+                      ) -> Callable[[Sequence[str]], np.ndarray]:
+    """Strings to the model's outputs through a Python tokenizer, checked once on a probe text.
+
+    The tokenizer runs outside the Keras graph, so only model-agnostic methods can
+    explain the result: words are whitespace tokens, masked by an unknown word.
+    """
+    if not reads_token_ids(model):
+        raise ValueError(f"tokenizer= is for models that read token ids; model {model.name!r} does not start with an Embedding.")
+    length = model.input_shape[1] if len(model.input_shape) == 2 else None
+
+    def on_strings(texts: Sequence[str]) -> np.ndarray:
+        ids = np.asarray(tokenizer(list(texts)))
+        if ids.ndim != 2 or len(ids) != len(texts) or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"The tokenizer function must return integer token ids of shape (texts, tokens); for "
+                             f"{len(texts)} texts it returned {ids.dtype} of shape {ids.shape}.")
+        if length is not None and ids.shape[1] != length:
+            raise ValueError(f"The tokenizer function returns {ids.shape[1]} tokens per text but model "
+                             f"{model.name!r} reads {length}: pad or cut to {length}.")
+        return forward(ids)
+
+    on_strings(["probe text"])  # a wrong tokenizer fails here, not in the middle of an explanation
+    return on_strings
 
 
 def reads_token_ids(model: Any) -> bool:

@@ -24,6 +24,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     """An empty Keras cache and models directory per test; offline data dir only where a test sets it."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv("EXPLAIN_MODELS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("EXPLAIN_WARM_UP", "0")  # its background CPU time would land inside other tests
     return tmp_path
 
 

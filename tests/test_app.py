@@ -131,6 +131,19 @@ def test_app_opens_on_the_models_page_and_offers_training(tmp_path: Path, monkey
     assert app.selectbox(key=state.REFERENCE_KEY).options == [f"{n} (not trained)" for n in models.names()]
 
 
+@pytest.mark.parametrize("setting, started", [("1", 1), ("0", 0)])
+def test_the_app_starts_the_background_warm_up_unless_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  setting: str, started: int) -> None:
+    from explain import warmup
+
+    starts = []
+    monkeypatch.setattr(warmup, "start_warm_up", lambda methods=None: starts.append(methods))
+    monkeypatch.setenv("EXPLAIN_MODELS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("EXPLAIN_WARM_UP", setting)
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not app.exception and len(starts) == started
+
+
 def test_model_card_of_a_classifier(env: dict[str, Path]) -> None:
     app = run_page("models", reference_model="mnist_cnn")
     no_trouble(app)

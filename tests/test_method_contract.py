@@ -59,6 +59,7 @@ def _cases():
         ("text_model", lambda: Predictor(z.text_model()), TEXTS),
         ("text_lstm", lambda: Predictor(z.lstm_text_model()), TEXTS),
         ("text_transformer", lambda: Predictor(z.transformer_text_model()), TEXTS),
+        ("text_token_function", lambda: Predictor(z.token_model(), tokenizer=z.python_tokenizer(z.corpus_vocabulary())), TEXTS),
         ("text_function", lambda: Predictor(z.keyword_function, modality="text", class_names=["neg", "pos"]), TEXTS),
         ("tabular_classifier", lambda: Predictor(z.tabular_classifier(), background=background), rows),
         ("tabular_linear", lambda: Predictor(z.tabular_linear(), background=background), rows),

@@ -142,7 +142,33 @@ def test_a_token_id_model_needs_its_tokenizer_and_then_explains_words():
     for method in ("gradcam", "integrated_gradients", "lime_text"):
         e = explain(predictor, text, method, **({"num_samples": 100} if method == "lime_text" else {}))
         assert e.labels == tuple(text.split()) and e.attributions.shape == (5,)
-    with pytest.raises(TypeError, match="TextVectorization layer or a vocabulary list"):
+    with pytest.raises(TypeError, match="TextVectorization layer, a vocabulary list.*got int"):
+        Predictor(model, tokenizer=5)
+
+
+def test_a_python_tokenizer_function_gives_the_same_model_and_model_agnostic_explanations():
+    from explain import available
+
+    model, vocabulary = z.token_model(), z.corpus_vocabulary()
+    by_function = Predictor(model, tokenizer=z.python_tokenizer(vocabulary), class_names=["neg", "pos"])
+    by_vocabulary = Predictor(model, tokenizer=vocabulary, class_names=["neg", "pos"])
+    texts = ["a great and wonderful film", "dull boring plot"]
+    np.testing.assert_allclose(by_function.predict(texts), by_vocabulary.predict(texts), rtol=1e-6)
+    assert by_function.modality == "text" and by_function.output == "binary"
+    usable = set(available(by_function))
+    assert {"lime_text", "partition_shap"} <= usable and not {"gradcam", "integrated_gradients"} & usable
+    a = explain(by_function, texts[0], "lime_text", num_samples=200, seed=0)
+    b = explain(by_vocabulary, texts[0], "lime_text", num_samples=200, seed=0)
+    np.testing.assert_allclose(a.attributions, b.attributions, atol=1e-6)
+    with pytest.raises(ValueError, match="Python tokenizer function runs outside the Keras graph.*vocabulary list"):
+        explain(by_function, texts[0], "gradcam")
+
+
+def test_a_wrong_python_tokenizer_is_refused_when_the_predictor_is_made():
+    model = z.token_model()
+    with pytest.raises(ValueError, match="returns 5 tokens per text but model 'token_model' reads 12"):
+        Predictor(model, tokenizer=lambda texts: np.ones((len(texts), 5), dtype=np.int32))
+    with pytest.raises(ValueError, match="integer token ids of shape"):
         Predictor(model, tokenizer=lambda texts: texts)
 
 

@@ -266,6 +266,24 @@ def transfer_cnn(seed: int = 0):
     return keras.Model(inputs, outputs, name="transfer_cnn")
 
 
+def application_cnn(base_name: str, size: int = 64, seed: int = 0):
+    """A keras.applications base (weights=None) in a transfer-learning wrapper, its BatchNorm statistics set from
+    a batch of random colour images so that outputs depend on the input (fresh statistics make them nearly flat)."""
+    import keras
+    from keras import layers
+
+    _seed(seed)
+    base = getattr(keras.applications, base_name)(input_shape=(size, size, 3), include_top=False, weights=None)
+    for layer in base.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.0  # one training-mode call stores exactly this batch's statistics
+    base(np.random.default_rng(seed).uniform(0, 255, (8, size, size, 3)).astype("float32"), training=True)
+    inputs = keras.Input((size, size, 3))
+    x = layers.GlobalAveragePooling2D()(base(inputs, training=False))
+    outputs = layers.Dense(3, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs, name=f"{base_name.lower()}_transfer")
+
+
 def tabular_two_column(seed: int = 0):
     """The linear model's score as a two-class softmax head: column c is p(class c)."""
     import keras
@@ -307,6 +325,20 @@ def token_model(seed: int = 0):
 
 def corpus_vocabulary() -> list[str]:
     return [str(t) for t in _corpus_vectorizer().get_vocabulary()]
+
+
+def python_tokenizer(vocabulary: list[str], length: int = 12):
+    """How a user's own tokenizer looks: lower-case words to ids, 1 for unknown, padded with 0."""
+    index = {word: i for i, word in enumerate(vocabulary)}
+
+    def tokenize(texts: list[str]) -> np.ndarray:
+        ids = np.zeros((len(texts), length), dtype=np.int64)
+        for row, text in enumerate(texts):
+            words = [index.get(w, 1) for w in text.lower().split()][:length]
+            ids[row, : len(words)] = words
+        return ids
+
+    return tokenize
 
 
 def transformer_text_model(seed: int = 0):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .. import settings, warmup
+
 from .pages import explain_page, global_page, model_page
 
 PAGES = {  # url path -> (title, icon, page function)
@@ -20,6 +22,8 @@ PAGES = {  # url path -> (title, icon, page function)
 def main() -> None:
     """One run of the app: page setup, the model picker, then the page the person is on."""
     st.set_page_config(page_title="Keras explain", page_icon=":material/manage_search:", layout="wide")
+    if settings.warm_up_enabled():
+        warmup.start_warm_up()  # shap's numba compilation and lazy imports, before the first click needs them
     pages = [st.Page(run, title=title, icon=icon, url_path=path, default=path == "models")
              for path, (title, icon, run) in PAGES.items()]
     current = st.navigation(pages)

@@ -99,7 +99,8 @@ class Method:
         if predictor.modality not in cls.modalities:
             return f"{cls.name} explains {' or '.join(cls.modalities)} inputs, not {predictor.modality} inputs"
         if (cls.needs_keras or cls.needs_gradients) and predictor.keras_model is None:
-            return f"{cls.name} needs a Keras model (gradients or layers); a plain prediction function only supports model-agnostic methods"
+            why = getattr(predictor, "no_gradients", None) or "this model gives no access to its gradients or layers"
+            return f"{cls.name} needs a Keras model's gradients or layers: {why}"
         if predictor.output not in cls.outputs:
             return f"{cls.name} does not support {predictor.output} outputs"
         return None
