@@ -6,6 +6,7 @@ Dashboard, reports, metrics, store and audit only ever see an
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -97,7 +98,17 @@ class Explanation:
         unknown = set(payload) - names
         if unknown:
             raise ValueError(f"Not an Explanation: unexpected keys {sorted(unknown)}.")
-        values = {k: _from_jsonable(v) for k, v in payload.items()}
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in payload
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"Not an Explanation: missing {', '.join(missing)}; was it written by Explanation.to_json()?")
+        values = {}
+        for key, value in payload.items():
+            try:
+                values[key] = _from_jsonable(value)
+            except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+                raise ValueError(f"Not an Explanation: field {key!r} cannot be decoded ({exc}).") from None
+        _check_types(values)
         if values.get("labels") is not None:
             values["labels"] = tuple(values["labels"])
         return cls(**values)
@@ -141,6 +152,24 @@ class Explanation:
         )
 
 
+# What each field of a decoded document must be: a hand-edited or damaged file fails here, with the field named.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "method": (str,), "modality": (str,), "target": (int, type(None)), "attributions": (np.ndarray,),
+    "prediction": (np.ndarray,), "base_value": (int, float, type(None)), "params": (dict,), "meta": (dict,),
+    "scores": (dict,), "labels": (list, type(None)), "target_name": (str, type(None)),
+}
+
+
+def _check_types(values: Mapping[str, Any]) -> None:
+    for key, kinds in _FIELD_TYPES.items():
+        value = values.get(key)
+        if key in values and (not isinstance(value, kinds) or isinstance(value, bool)):
+            allowed = " or ".join("null" if k is type(None) else ("array" if k is np.ndarray else k.__name__) for k in kinds)
+            raise ValueError(f"Not an Explanation: field {key!r} must be {allowed}, got {type(value).__name__}.")
+        if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+            raise ValueError(f"Not an Explanation: field {key!r} must hold numbers, got dtype {value.dtype}.")
+
+
 # ---- JSON encoding with exact arrays -----------------------------------------------------------
 def _encode_array(array: np.ndarray) -> dict[str, Any]:
     if array.dtype == object:
@@ -177,8 +206,11 @@ def _from_jsonable(value: Any) -> Any:
                 out = np.empty(len(items), dtype=object)
                 out[:] = items
                 return out.reshape(shape)
-            raw = base64.b64decode(value["data"])
-            return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(shape).copy()
+            dtype = np.dtype(value["dtype"])
+            if dtype.kind not in "biufc":  # raw bytes are only ever numbers: never objects or records
+                raise ValueError(f"an encoded array must hold numbers, not dtype {dtype}")
+            raw = base64.b64decode(value["data"], validate=True)
+            return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         if "__float__" in value:
             return float(value["__float__"])
         return {k: _from_jsonable(v) for k, v in value.items()}

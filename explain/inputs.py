@@ -12,6 +12,9 @@ import numpy as np
 
 from .predictor import Predictor, TextView
 
+MAX_TEXT_CHARS = 200_000  # about 35,000 words: far beyond any model's window, and still quick to tokenize
+MAX_TEXTS = 100_000  # per request: an audit chunks larger sets
+
 
 def as_batch(predictor: Predictor, x: Any, *, truncate: bool = False) -> tuple[list | np.ndarray, bool]:
     """``(batch, was_single)``: one input or many, validated for this predictor."""
@@ -29,10 +32,16 @@ def _texts(predictor: Predictor, x: Any, truncate: bool) -> tuple[list[TextView]
         raise TypeError(f"Text models take a string or a list of strings, got {type(x).__name__}.")
     if len(items) == 0:
         raise ValueError("No texts given: pass a non-empty string or list of strings.")
+    if len(items) > MAX_TEXTS:
+        raise ValueError(f"{len(items):,} texts in one request; the limit is {MAX_TEXTS:,}: explain them in batches "
+                         "(explain.audit does that, and resumes).")
     views = []
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise TypeError(f"Text input {i} is a {type(item).__name__}, not a string.")
+        if len(item) > MAX_TEXT_CHARS:
+            raise ValueError(f"Text input {i} has {len(item):,} characters; the limit is {MAX_TEXT_CHARS:,} (a long "
+                             "book chapter). Explain the part that matters, or split it.")
         view = predictor.text_view(item)
         if not view.tokens:
             raise ValueError(f"Text input {i} is empty once tokenized ({item[:40]!r}): there is nothing to explain.")
@@ -55,6 +64,9 @@ def _arrays(predictor: Predictor, x: Any) -> tuple[np.ndarray, bool]:
         raise TypeError(f"Could not read the input as a numeric array: {exc}.") from exc
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise TypeError(f"Expected a numeric array, got dtype {array.dtype}.")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"Expected real numbers, got complex values (dtype {array.dtype}); pass the real part "
+                        "(x.real) or the magnitude (abs(x)) if that is what the model reads.")
     expected = predictor.input_shape
     if expected is None:  # a plain function with no declared shape: one row/image, or a batch of them
         single = array.ndim == (1 if predictor.modality == "tabular" else 2)
@@ -73,7 +85,13 @@ def _arrays(predictor: Predictor, x: Any) -> tuple[np.ndarray, bool]:
     if not np.all(np.isfinite(batch)):
         bad = np.argwhere(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)).ravel()
         raise ValueError(f"Inputs {bad[:10].tolist()} contain NaN or infinite values; replace them before explaining.")
-    return batch.astype(np.float32), single
+    with np.errstate(over="ignore"):
+        cast = batch.astype(np.float32)
+    if not np.all(np.isfinite(cast)):
+        bad = np.argwhere(~np.isfinite(cast.reshape(len(cast), -1)).all(axis=1)).ravel()
+        raise ValueError(f"Inputs {bad[:10].tolist()} hold values beyond float32's range (|x| > 3.4e38), which the "
+                         "model computes in; rescale them before explaining.")
+    return cast, single
 
 
 def check_targets(predictor: Predictor, targets: Sequence[int | None]) -> None:

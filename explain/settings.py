@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .paths import blocking_file
+
 MODELS_DIR_ENV = "EXPLAIN_MODELS_DIR"
 DEFAULT_MODELS_DIR = "artifacts"
 
@@ -15,7 +17,12 @@ DEFAULT_MODELS_DIR = "artifacts"
 def models_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The folder that holds trained models, their cards and, by default, the explanation store."""
     value = explicit if explicit is not None else os.environ.get(MODELS_DIR_ENV, DEFAULT_MODELS_DIR)
-    return Path(value).expanduser()
+    path = Path(value).expanduser()
+    blocking = path if path.exists() and not path.is_dir() else blocking_file(path)
+    if blocking is not None:
+        raise NotADirectoryError(f"The models directory {path} cannot be used: {blocking} is a file, not a folder. "
+                                 f"Point --models-dir (or ${MODELS_DIR_ENV}) at a folder.")
+    return path
 
 
 WARM_UP_ENV = "EXPLAIN_WARM_UP"

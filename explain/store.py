@@ -25,6 +25,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 import numpy as np
 
 from .explanation import Explanation
+from .paths import blocking_file
 from .methods.base import Method
 from .predictor import Predictor
 from . import provenance
@@ -76,6 +78,10 @@ V0_COLUMNS = ("key", "model", "input_hash", "target", "method", "params", "trunc
 
 
 StoreLike = Union["ExplanationStore", str, os.PathLike, bool, None]  # what a store= argument takes
+
+
+class StoreWarning(UserWarning):
+    """Something in the store was skipped (a damaged row); the result is still right."""
 
 
 class StoreError(ValueError):
@@ -169,7 +175,12 @@ class ExplanationStore:
             part = digests[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(part))
             rows = self._read(f"SELECT key, explanation FROM {TABLE} WHERE key IN ({marks})", part)
-            found.update((digest, Explanation.from_json(text)) for digest, text in rows)
+            for digest, text in rows:
+                try:
+                    found[digest] = Explanation.from_json(text)
+                except ValueError as exc:  # a damaged row is a miss: recomputed and replaced, never fatal
+                    warnings.warn(f"The explanation store {self.path}: row {digest[:16]} is damaged ({exc}); it is "
+                                  "recomputed and replaced.", StoreWarning, stacklevel=2)
         return found
 
     def __contains__(self, key: Key | str) -> bool:
@@ -265,6 +276,9 @@ def _translated(path: Path) -> Iterator[None]:
     except (sqlite3.ProgrammingError, sqlite3.InterfaceError):  # mistakes in the calling code, not the file
         raise
     except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            raise StoreError(f"The explanation store {path} is read-only ({exc}): make the file and its folder "
+                             f"writable, or point {STORE_ENV} (or store=) at a file you can write.") from exc
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise StoreError(f"The explanation store {path} failed ({exc}); check the disk and the file's permissions.") from exc
         raise StoreError(f"The explanation store {path} stayed locked by another process ({exc}); retry, or point "
@@ -301,6 +315,10 @@ def opened(store: StoreLike) -> Iterator[ExplanationStore]:
 def _open(path: Path, timeout: float) -> sqlite3.Connection:
     if path.is_dir():
         raise StoreError(f"The explanation store path {path} is a folder; pass a file path such as {path / DEFAULT_FILE}.")
+    blocking = blocking_file(path)
+    if blocking is not None:
+        raise StoreError(f"Cannot create the explanation store {path}: {blocking} is a file, not a folder; "
+                         f"pass a path inside a folder, or point {STORE_ENV} (or store=) elsewhere.")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)

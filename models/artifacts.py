@@ -152,9 +152,31 @@ def read_card(models_dir: Path, name: str) -> dict[str, Any]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"The model card {path} is unreadable ({exc}). Run `explain train {name}` to rebuild it.") from exc
-    if not isinstance(card, dict) or "model_file" not in card:
-        raise ArtifactError(f"The model card {path} lacks its model_file entry. Run `explain train {name}` to rebuild it.")
+    problem = _card_problem(card)
+    if problem:
+        raise ArtifactError(f"The model card {path} is incomplete ({problem}). Run `explain train {name}` to rebuild it.")
     return card
+
+
+# What every reader of a card relies on: (path, type).  Anything else is optional.
+CARD_SCHEMA = (
+    (("model_file",), dict), (("model_file", "name"), str), (("model_file", "sha256"), str),
+    (("metrics",), dict), (("metrics", "test"), dict), (("gate",), dict), (("gate", "passed"), bool),
+    (("gate", "rule"), str), (("name",), str), (("task",), str),
+)
+
+
+def _card_problem(card: Any) -> str | None:
+    """The first required field that is missing or of the wrong type, in words; ``None`` when the card is whole."""
+    if not isinstance(card, dict):
+        return f"a JSON {type(card).__name__}, not an object"
+    for keys, kind in CARD_SCHEMA:
+        value: Any = card
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, kind):
+            return f"{'.'.join(keys)} is {'missing' if value is None else type(value).__name__ + ', not ' + kind.__name__}"
+    return None
 
 
 def load_keras(path: Path):

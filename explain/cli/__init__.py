@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..paths import blocking_file, check_writable_file
 from .inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, TypeError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, TypeError)
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 
 
@@ -136,7 +137,7 @@ def _report(args: argparse.Namespace) -> int:
     loaded = load_model_and_inputs(args.model, args.input, models_dir=args.models_dir, data_dir=args.data_dir,
                                    class_names=class_names)
     x, predictor = loaded.x, loaded.predictor
-    rows = parse_indices(args.indices or ("0-4" if not args.input else f"0-{len(x) - 1}"), len(x))
+    rows = parse_indices(("0-4" if not args.input else f"0-{len(x) - 1}") if args.indices is None else args.indices, len(x))
     inputs = [x[i] for i in rows] if isinstance(x, list) else x[rows]
     labels = None if loaded.y is None else np.asarray(loaded.y)[rows].tolist()
     methods = _report_methods(args.methods, predictor)
@@ -202,6 +203,10 @@ def _audit(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in AUDIT_FORMATS:
         raise ValueError(f"-o {args.output}: the suffix picks the format; use one of {', '.join(AUDIT_FORMATS)}.")
+    blocking = blocking_file(output)
+    if blocking is None and not output.parent.exists():
+        output.parent.mkdir(parents=True)
+    check_writable_file(output, "the audit table", "audit.parquet")  # before the slow work, not after it
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}.")
     metrics = [] if args.metrics.strip().lower() == "none" else [m.strip() for m in args.metrics.split(",") if m.strip()]
@@ -220,7 +225,6 @@ def _audit(args: argparse.Namespace) -> int:
         print("interrupted; finished chunks are in the explanation store: run the same command again to resume.",
               file=sys.stderr)
         return 130
-    output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".parquet":
         frame.to_parquet(output, index=False)
     else:
@@ -291,6 +295,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; previously saved models are unchanged.", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: a short message, the trace in a file
+        trace = _write_trace()
+        print(f"error: an internal error ({type(exc).__name__}: {str(exc)[:200]}). This is a bug, not your "
+              f"input; the full trace is in {trace}: please attach it to a report.", file=sys.stderr)
+        return 3
+
+
+def _write_trace() -> Path:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="explain-error-", suffix=".txt", delete=False) as handle:
+        traceback.print_exc(file=handle)
+    return Path(handle.name)
 
 
 if __name__ == "__main__":

@@ -89,11 +89,19 @@ def read_inputs(name: str) -> tuple[Any, Any, list[str] | None]:
             else:
                 names = [str(c) for c in frame.columns]
             x = frame.to_numpy(dtype=np.float32)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Cannot read --input {name}: {exc}.") from None
+    except (OSError, ValueError, UnicodeDecodeError, EOFError) as exc:
+        raise ValueError(f"Cannot read --input {name}: {_why(exc, suffix)}.") from None
     if len(x) == 0:
         raise ValueError(f"--input {name} holds no inputs.")
     return x, y, names
+
+
+def _why(exc: BaseException, suffix: str) -> str:
+    """numpy's reason, except its advice to unpickle (which would run code from the file): never follow it."""
+    if suffix in (".npy", ".npz") and ("pickle" in str(exc) or isinstance(exc, EOFError)):
+        return (f"it is not a {suffix} file of plain numbers (empty, damaged, another kind of file, or Python "
+                f"objects, which are never loaded); save a numeric array with numpy.save / numpy.savez")
+    return str(exc)
 
 
 def _is_number(text: object) -> bool:
@@ -107,6 +115,8 @@ def _is_number(text: object) -> bool:
 def parse_indices(spec: str, n: int) -> list[int]:
     """``"0-19"`` or ``"3,7,9"`` (or both, ``"0-4,10"``) as a list of distinct indices below ``n``."""
     chosen: list[int] = []
+    if not spec.strip():
+        raise ValueError("--indices is empty: give ranges and lists such as 0-19 or 3,7,9, or leave it out.")
     for part in spec.split(","):
         low, dash, high = part.strip().partition("-")
         try:

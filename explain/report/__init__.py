@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..explanation import Explanation
+from ..paths import check_writable_file
 from .assemble import DEFAULT_TITLE, Progress, assemble  # noqa: F401  (re-exported: callers use report.X)
 from .content import MethodView, Picture, Report, Section, Table  # noqa: F401
 from .provenance import input_digest  # noqa: F401
@@ -85,32 +86,23 @@ def check_output(path: str | os.PathLike, format: str | None = None) -> str:
 
     Called before any slow work, so a typo in the path fails at once.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"Cannot write the report to {path}: it is a folder; give a file name such as {path / 'report.html'}.")
-    kind = _format_of(path, format)
-    _check_writable(path)
-    return kind
+    path = check_writable_file(path, "the report", "report.html")
+    return _format_of(path, format)
 
 
 def _format_of(path: Path, format: str | None) -> str:
     if format is not None and not isinstance(format, str):
         raise TypeError(f"format must be 'html' or 'pdf', got {type(format).__name__}.")
-    kind = (format or path.suffix.lstrip(".")).lower()
+    suffix = {"htm": "html"}.get(path.suffix.lstrip(".").lower(), path.suffix.lstrip(".").lower())
+    kind = (format or suffix).lower()
     if kind == "htm":
         kind = "html"
     if kind not in FORMATS:
         raise ValueError(f"Unknown report format {kind or '(none)'!r} for {path}: use a .html or .pdf file name, or format='html' / 'pdf'.")
+    if format is not None and suffix in FORMATS and suffix != kind:
+        raise ValueError(f"The format is {kind} but {path.name} ends in .{suffix}: name the file "
+                         f"{path.with_suffix('.' + kind).name}, or leave the format out to write {suffix}.")
     return kind
-
-
-def _check_writable(path: Path) -> None:
-    """Fail before the (slow) assembly, not after it."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise ValueError(f"Cannot write the report to {path}: folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"Cannot write the report to {path}: folder {folder} is not writable; choose another path.")
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
