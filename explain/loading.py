@@ -62,12 +62,12 @@ def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
 
 def load_keras(path: str | Path) -> Any:
     """A user's model from a ``.keras`` file: archive checked, Keras safe mode, its built-in loss restored."""
-    import keras
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
-    check_archive(path)
+    check_archive(path)  # first: a refused file costs milliseconds, not Keras's import
+    import keras
+
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for unreadable or unsafe files

@@ -85,6 +85,9 @@ def prepare(model: Any, inputs: Any, method: str | Method, targets: Sequence[int
 
 def per_input_targets(targets: Sequence[int | None] | int | None, n: int) -> list[int | None]:
     """The requested target of each input (``None``: the predicted class)."""
+    if isinstance(targets, (bool, np.bool_, str, bytes, float, np.floating)) or not (
+            targets is None or isinstance(targets, (int, np.integer, Sequence, np.ndarray))):
+        raise TypeError(f"target must be a class index (int), a list with one per input, or None; got {targets!r}.")
     if targets is None or isinstance(targets, (int, np.integer)):
         return [None if targets is None else int(targets)] * n
     chosen = list(targets)

@@ -6,7 +6,6 @@ navigation.  One test runs the real ``app.py`` entry point.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,10 @@ from streamlit.testing.v1 import AppTest
 import explain.api
 import models
 from conftest import write_housing, write_imdb_folder, write_mnist
+from apptest_helpers import TIMEOUT, keras_file, png, run_page, upload_model, zip_of
 from explain.dashboard import explain_page, imaging, inputs, state, training
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 180
 
 
 # ---- fixtures ----------------------------------------------------------------------------------------
@@ -77,21 +76,6 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     return seen
 
 
-def _page_script(page: str) -> None:
-    from explain.dashboard import PAGES, model_page
-
-    model_page.picker()
-    PAGES[page][2]()
-
-
-def run_page(page: str, **session: Any) -> AppTest:
-    """One page with the sidebar, after seeding session state (e.g. the chosen model)."""
-    app = AppTest.from_function(_page_script, args=(page,), default_timeout=TIMEOUT)
-    for key, value in session.items():
-        app.session_state[key] = value
-    return app.run()
-
-
 def no_trouble(app: AppTest) -> None:
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
@@ -102,20 +86,6 @@ def keyed(app: AppTest, kind: str, prefix: str):
     found = [w for w in getattr(app, kind) if w.key and w.key.startswith(prefix)]
     assert len(found) == 1, [w.key for w in getattr(app, kind)]
     return found[0]
-
-
-def png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def keras_file(model: Any, folder: Path) -> bytes:
-    path = folder / f"{model.name}.keras"
-    model.save(path)
-    return path.read_bytes()
 
 
 # ---- the app entry point and the Models page -----------------------------------------------------------
@@ -244,12 +214,6 @@ def test_missing_test_data_is_explained_not_raised(tiny: dict[str, Path], tmp_pa
 
 
 # ---- uploaded models ---------------------------------------------------------------------------------
-def upload_model(data: bytes, name: str = "mine.keras", class_names: str = "", page: str = "models") -> AppTest:
-    app = run_page(page, model_source=state.UPLOAD, class_names=class_names)
-    app.file_uploader(key=state.UPLOAD_KEY).upload(name, data)
-    return app.run()
-
-
 def test_an_uploaded_model_is_described(tmp_path: Path, zoo: dict) -> None:
     app = upload_model(keras_file(zoo["image_functional"], tmp_path), class_names="cat, dog, bird")
     no_trouble(app)
@@ -257,16 +221,6 @@ def test_an_uploaded_model_is_described(tmp_path: Path, zoo: dict) -> None:
     assert metrics["Input"] == "image" and metrics["Output"] == "multiclass" and metrics["Input shape"] == "(12, 12)"
     assert "cat, dog, bird" in " ".join(m.value for m in app.markdown)
     assert "conv_b" in app.code[0].value
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("problem, data", [

@@ -13,6 +13,7 @@ import numpy as np
 
 Step = tuple[str, np.ndarray]  # (caption, image as shown: uint8 grey (H, W) or RGB (H, W, 3))
 MAX_PIXELS = 25_000_000  # a 25-megapixel photo; refused from the header, before a byte of pixels is decoded
+UNREADABLE = "The file could not be read as an image: it is not in a picture format such as PNG or JPEG."
 
 
 def to_model_image(data: bytes, input_shape: Sequence[int], *, invert: bool | None = None, centre: bool = True,
@@ -36,15 +37,15 @@ def to_model_image(data: bytes, input_shape: Sequence[int], *, invert: bool | No
         picture = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError:  # Pillow's own header check, far above ours
         raise ValueError(f"It has more pixels than the limit of {MAX_PIXELS:,}; scale it down first.") from None
-    except unreadable as exc:
-        raise ValueError(f"The file could not be read as an image ({exc}).") from None
+    except unreadable:
+        raise ValueError(UNREADABLE) from None
     if picture.width * picture.height > MAX_PIXELS:
         raise ValueError(f"It is {picture.width:,} x {picture.height:,} pixels, above the limit of {MAX_PIXELS:,}; "
                          "scale it down first.")
     try:
         picture.load()
     except unreadable as exc:
-        raise ValueError(f"The file could not be read as an image ({exc}).") from None
+        raise ValueError(f"{UNREADABLE[:-1]} (it is damaged: {exc}).") from None
     picture = ImageOps.exif_transpose(picture)
     steps: list[Step] = [("your image", np.asarray(picture.convert("RGB")))]
     height, width = shape[0], shape[1]
