@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run train lint test test-fast app clean
+.PHONY: install run train lint test test-fast app serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ app: install
 	$(BIN)/explain app
 
 run: train app
+
+# The HTTP service.  Authentication is on: set EXPLAIN_SERVICE_TOKENS or SERVE_ARGS="--token-file FILE";
+# `make serve SERVE_ARGS=--no-auth` runs without it on 127.0.0.1 only.
+SERVE_ARGS ?=
+serve: install
+	$(BIN)/explain serve $(SERVE_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -57,7 +57,7 @@ def _texts(predictor: Predictor, x: Any, truncate: bool) -> tuple[list[TextView]
 
 def _arrays(predictor: Predictor, x: Any) -> tuple[np.ndarray, bool]:
     if isinstance(x, (str, bytes)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
-        raise TypeError(f"This is a {predictor.modality} model; it takes numeric arrays, not text.")
+        raise TypeError(f"This is {'an' if predictor.modality == 'image' else 'a'} {predictor.modality} model; it takes numeric arrays, not text.")
     try:
         array = np.asarray(x)
     except Exception as exc:  # ragged lists and the like

@@ -65,7 +65,9 @@ def make_method(method: str | Method, **params: Any) -> Method:
         if "unexpected keyword" not in str(exc):
             raise
         accepted = ", ".join(f.name for f in dataclasses.fields(cls)) or "no parameters"
-        raise TypeError(f"{exc}. Method {cls.name!r} accepts: {accepted}.") from None
+        unknown = sorted(set(params) - {f.name for f in dataclasses.fields(cls)})
+        raise TypeError(f"Method {cls.name!r} has no parameter {', '.join(map(repr, unknown)) or str(exc)}; "
+                        f"it accepts: {accepted}.") from None
 
 
 def prepare(model: Any, inputs: Any, method: str | Method, targets: Sequence[int | None] | int | None = None, *,

@@ -1,6 +1,6 @@
 """Pay a process's one-time costs before a user waits for them.
 
-The first Partition or Exact SHAP call in a process compiles about twenty of
+Importing Keras (and TensorFlow) takes 5-15 s; the first Partition or Exact SHAP call in a process compiles about twenty of
 shap's numba functions (6-9 s on two cores); the first LIME call imports
 scikit-image and scikit-learn parts.  None of that depends on the model, so a
 long-lived process (the dashboard, the HTTP service) runs every model-agnostic
@@ -53,7 +53,10 @@ def warm_up(methods: list[str] | None = None) -> dict[str, float]:
     from .api import explain
     from .pipeline import make_method
 
-    spent: dict[str, float] = {}
+    started = time.perf_counter()
+    import keras  # noqa: F401  - every Keras model's first call needs it (5-15 s); imported here, not during one
+
+    spent: dict[str, float] = {"(import keras)": time.perf_counter() - started}
     for predictor, x in _stand_ins():
         for name in registry.available(predictor):
             if methods is not None and name not in methods:

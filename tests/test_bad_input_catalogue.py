@@ -136,7 +136,7 @@ API = [
     Bad("api", "targets of the wrong length", lambda c: explain_batch(c.image, np.stack([c.x] * 3), "saliency", [0, 1]), "3 inputs.*2 targets|targets.*3"),
     Bad("api", "an unknown method", lambda c: explain(c.image, c.x, "gradcamm"), "Unknown method 'gradcamm'.*gradcam"),
     Bad("api", "a method for another modality", lambda c: explain(c.image, c.x, "kernel_shap"), "kernel_shap explains tabular.*Methods for this model"),
-    Bad("api", "a parameter the method lacks", lambda c: explain(c.image, c.x, "gradcam", num_samples=5), "unexpected keyword.*accepts"),
+    Bad("api", "a parameter the method lacks", lambda c: explain(c.image, c.x, "gradcam", num_samples=5), "has no parameter .num_samples.; it accepts"),
     Bad("api", "num_samples as a string", lambda c: explain(c.image, c.x, "lime_image", num_samples="100"), "parameter 'num_samples'"),
     Bad("api", "negative num_samples", lambda c: explain(c.image, c.x, "lime_image", num_samples=-5), "parameter 'num_samples'.*-5"),
     Bad("api", "zero num_samples", lambda c: explain(c.image, c.x, "lime_image", num_samples=0), "parameter 'num_samples'"),
