@@ -323,6 +323,37 @@ def test_an_audit_job_returns_its_table_and_a_bad_one_fails_at_submission(servic
     assert "it accepts:" in _error(client.post("/jobs", json=unknown, headers=AUTH), 422)
 
 
+@pytest.mark.parametrize("kind", ["html", "pdf"])
+def test_a_report_job_writes_a_document_to_download_and_a_bad_one_fails_at_submission(service, kind: str) -> None:
+    import hashlib
+
+    client, ids = service
+    body = {"kind": "report", "model": ids["image"], "inputs": _images(2, seed=40), "labels": [0, 2],
+            "methods": ["gradcam", "saliency"], "format": kind, "title": "Two <b>images</b>"}
+    accepted = client.post("/jobs", json=body, headers=AUTH)
+    assert accepted.status_code == 202, accepted.text
+    job = _wait(client, accepted.json()["id"])
+    assert (job["status"], job["kind"]) == ("done", "report"), job["error"]
+    download = client.get(job["result"]["download"], headers=AUTH)
+    assert download.status_code == 200 and download.headers["content-type"].startswith({"html": "text/html", "pdf": "application/pdf"}[kind])
+    assert hashlib.sha256(download.content).hexdigest() == job["result"]["sha256"]
+    if kind == "html":
+        assert "Two &lt;b&gt;images&lt;/b&gt;" in download.text and "gradcam" in download.text.lower()
+    else:
+        assert download.content.startswith(b"%PDF")
+    assert client.get(job["result"]["download"]).status_code == 401
+    assert "Methods for this model" in _error(client.post("/jobs", json={**body, "methods": ["lime_text"]}, headers=AUTH), 422)
+    assert _error(client.post("/jobs", json={**body, "format": "docx"}, headers=AUTH), 422)
+
+
+def test_a_job_that_is_no_report_has_nothing_to_download(service) -> None:
+    client, ids = service
+    job = client.post("/jobs", json={"model": ids["image"], "inputs": _images(1, seed=41), "method": "saliency"},
+                      headers=AUTH).json()
+    _wait(client, job["id"])
+    assert "no report" in client.get(f"/jobs/{job['id']}/report", headers=AUTH).text
+
+
 def test_cancel_a_queued_job_never_runs_and_a_running_one_loses_its_result(service, monkeypatch) -> None:
     client, ids = service
     release = _slowed(monkeypatch, client.app.state.service, 10.0)

@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from ..audit.cluster import Cluster
@@ -21,8 +22,8 @@ from .engine import Engine
 from .errors import ServiceError
 from .jobs import JobStore, WorkerPool
 from .model_registry import ModelRegistry
-from . import audit_jobs
-from .schemas import AuditJobRequest, ExplainRequest, JobRequest
+from . import audit_jobs, report_jobs
+from .schemas import AuditJobRequest, ExplainRequest, JobRequest, ReportJobRequest
 
 LOG = logging.getLogger("explain.service")
 
@@ -89,26 +90,35 @@ class Service:
         return job_id
 
     # ---- jobs ---------------------------------------------------------------------------------
-    def submit(self, body: JobRequest | AuditJobRequest) -> str:
+    def submit(self, body: JobRequest | AuditJobRequest | ReportJobRequest) -> str:
         """Queue a job after checking it as the worker will (a bad request fails now, not later)."""
         if self.jobs.queued() >= self.settings.queue_limit:
             raise ServiceError(429, "queue full", f"{self.settings.queue_limit} jobs are already waiting; retry "
                                "later (see Retry-After).", headers={"Retry-After": str(self.retry_after())})
         if isinstance(body, AuditJobRequest):
             audit_jobs.check(self.engine, body)
+        elif isinstance(body, ReportJobRequest):
+            report_jobs.check(self.engine, body)
         else:
             self.engine.prepare(body, as_job=True)
         job_id = self.jobs.submit(body.kind, body.model_dump())
         self.pool.notify()
         return job_id
 
+    @property
+    def reports_dir(self) -> Path:
+        """Where report jobs write their documents: beside the jobs table."""
+        return self.settings.jobs_file.parent / "reports"
+
     def retry_after(self) -> int:
         return max(1, min(300, self.jobs.queued() // max(1, self.settings.workers)))
 
     def run_job(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """One job, a chunk at a time, here or (with a scheduler configured) on the Dask cluster."""
-        if body.get("kind") == "audit":
-            result = audit_jobs.run(self.engine, AuditJobRequest(**body), self.settings.scheduler)
+        if body.get("kind") in ("audit", "report"):
+            result = (audit_jobs.run(self.engine, AuditJobRequest(**body), self.settings.scheduler)
+                      if body["kind"] == "audit" else
+                      report_jobs.run(self.engine, ReportJobRequest(**body), self.reports_dir, job_id))
             self.jobs.progress(job_id, 1.0)
             return result
         request_body = JobRequest(**body)

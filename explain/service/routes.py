@@ -5,12 +5,13 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from ..explanation import Explanation
 from .auth import authorize
 from .core import Service
 from .errors import ServiceError
+from .report_jobs import report_file
 from .schemas import AnyJob, ExplainRequest, ExplainResponse, JobAccepted, JobStatus, Uploaded
 
 UPLOAD_CHUNK = 1 << 20
@@ -89,7 +90,8 @@ def stored_explanation(key: str, svc: ServiceDep) -> JSONResponse:
 
 @router.post("/jobs", status_code=202, response_model=JobAccepted)
 async def submit_job(body: AnyJob, svc: ServiceDep) -> JSONResponse:
-    """An explain request (``kind`` "explain", the default) or an audit (``kind`` "audit") as a job."""
+    """An explain request (``kind`` "explain", the default), an audit (``kind`` "audit") or a report (``kind``
+    "report") as a job."""
     job_id = await asyncio.get_running_loop().run_in_executor(None, svc.submit, body)
     return JSONResponse({"id": job_id, "status": "queued", "poll": f"/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/jobs/{job_id}"})
@@ -98,6 +100,13 @@ async def submit_job(body: AnyJob, svc: ServiceDep) -> JSONResponse:
 @router.get("/jobs/{job_id}", response_model=JobStatus)
 def job_status(job_id: str, svc: ServiceDep) -> JSONResponse:
     return JSONResponse(_job(svc, job_id))
+
+
+@router.get("/jobs/{job_id}/report")
+def job_report(job_id: str, svc: ServiceDep) -> FileResponse:
+    """The HTML or PDF document a finished report job wrote."""
+    path, media_type = report_file(svc.reports_dir, _job(svc, job_id).get("result"))
+    return FileResponse(path, media_type=media_type, filename=f"report-{job_id[:8]}{path.suffix}")
 
 
 @router.delete("/jobs/{job_id}", response_model=JobStatus)

@@ -43,12 +43,30 @@ class AuditJobRequest(BaseModel):
     truncate: bool = False
 
 
+class ReportJobRequest(BaseModel):
+    """A report as a job: the inputs explained by each method, written as one HTML or PDF document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["report"]
+    model: str
+    inputs: list[Any] = Field(min_length=1)
+    methods: list[str] = Field(min_length=1)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per method, e.g. {\"lime_image\": {\"seed\": 0}}")
+    targets: Targets = None
+    labels: list[Any] | None = Field(None, description="true labels (or values), one per input, shown beside the prediction")
+    format: Literal["html", "pdf"] = "html"
+    title: str | None = Field(None, max_length=200)
+    scores: bool = Field(True, description="add the faithfulness (deletion) scores")
+    truncate: bool = False
+
+
 def _kind(value: Any) -> str:
     return str(value.get("kind", "explain") if isinstance(value, dict) else getattr(value, "kind", "explain"))
 
 
-AnyJob = Annotated[Union[Annotated[JobRequest, Tag("explain")], Annotated[AuditJobRequest, Tag("audit")]],
-                   Discriminator(_kind)]
+AnyJob = Annotated[Union[Annotated[JobRequest, Tag("explain")], Annotated[AuditJobRequest, Tag("audit")],
+                         Annotated[ReportJobRequest, Tag("report")]], Discriminator(_kind)]
 
 
 class Quality(BaseModel):
@@ -79,7 +97,7 @@ class JobStatus(BaseModel):
     created: str
     started: str | None = None
     finished: str | None = None
-    result: ExplainResponse | dict[str, Any] | None = Field(None, description="an explain reply, or an audit's rows and summary")
+    result: ExplainResponse | dict[str, Any] | None = Field(None, description="an explain reply, an audit's rows and summary, or where a report is")
     error: dict[str, Any] | None = None
 
 
