@@ -5,7 +5,6 @@ Dashboard, reports, metrics, store and audit only ever see an
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import json
@@ -15,8 +14,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import arrays
+
 MODALITIES = ("image", "text", "tabular")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: arrays may be compressed (explain.arrays); format 1 documents are read too
+READABLE_FORMATS = (1, 2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,8 +94,9 @@ class Explanation:
     def from_dict(cls, payload: Mapping[str, Any]) -> "Explanation":
         payload = dict(payload)
         version = payload.pop("format", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise ValueError(f"Explanation format {version} is not supported (this library reads {FORMAT_VERSION}).")
+        if version not in READABLE_FORMATS:
+            raise ValueError(f"Explanation format {version} is not supported (this library reads "
+                             f"{', '.join(map(str, READABLE_FORMATS))}); a newer keras-explain may have written it.")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(payload) - names
         if unknown:
@@ -174,13 +177,7 @@ def _check_types(values: Mapping[str, Any]) -> None:
 def _encode_array(array: np.ndarray) -> dict[str, Any]:
     if array.dtype == object:
         return {"__ndarray__": "list", "dtype": "object", "shape": list(array.shape), "items": [_to_jsonable(x) for x in array.ravel()]}
-    array = np.ascontiguousarray(array)
-    return {
-        "__ndarray__": "b64",
-        "dtype": array.dtype.str,
-        "shape": list(array.shape),
-        "data": base64.b64encode(array.tobytes()).decode("ascii"),
-    }
+    return arrays.encode(array)
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -206,11 +203,7 @@ def _from_jsonable(value: Any) -> Any:
                 out = np.empty(len(items), dtype=object)
                 out[:] = items
                 return out.reshape(shape)
-            dtype = np.dtype(value["dtype"])
-            if dtype.kind not in "biufc":  # raw bytes are only ever numbers: never objects or records
-                raise ValueError(f"an encoded array must hold numbers, not dtype {dtype}")
-            raw = base64.b64decode(value["data"], validate=True)
-            return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            return arrays.decode(value)
         if "__float__" in value:
             return float(value["__float__"])
         return {k: _from_jsonable(v) for k, v in value.items()}

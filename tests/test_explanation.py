@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from explain import arrays
 from explain.explanation import Explanation
 
 
@@ -47,7 +48,50 @@ def test_equality_notices_any_difference() -> None:
 def test_save_and_load(tmp_path) -> None:
     path = make().save(tmp_path / "e.json")
     assert Explanation.load(path) == make()
-    assert json.loads(path.read_text())["format"] == 1
+    assert json.loads(path.read_text())["format"] == 2
+
+
+def _format_1(e: Explanation) -> str:
+    """The document format 1 wrote: every array as plain base64 of its bytes."""
+    import base64
+
+    def plain(value):
+        if isinstance(value, dict) and value.get("__ndarray__") in ("b64", "zshuffle"):
+            array = arrays.decode(value)
+            return {"__ndarray__": "b64", "dtype": array.dtype.str, "shape": list(array.shape),
+                    "data": base64.b64encode(array.tobytes()).decode("ascii")}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return [plain(v) for v in value] if isinstance(value, list) else value
+
+    return json.dumps({**plain(e.to_dict()), "format": 1})
+
+
+def test_documents_of_format_1_still_load_and_arrays_round_trip_bit_exactly() -> None:
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(rng.normal(size=(28, 28)), axis=1)
+    e = make(attributions=smooth, data=rng.uniform(0, 255, (28, 28)).astype(np.float32))
+    old = _format_1(e)
+    assert Explanation.from_json(old) == e == Explanation.from_json(e.to_json())
+    assert np.array_equal(Explanation.from_json(e.to_json()).attributions, smooth)  # bit for bit, not approximately
+    assert len(e.to_json()) < len(old)
+    for array in (np.arange(7, dtype=np.int16), np.zeros((0, 3)), np.array([np.nan, -np.inf, 1e-310]),
+                  rng.normal(size=(5, 9)).astype(np.float16), rng.normal(size=300) + 1j):
+        back = arrays.decode(json.loads(json.dumps(arrays.encode(array))))
+        assert back.dtype == array.dtype and back.shape == array.shape
+        assert np.array_equal(back, array, equal_nan=True)
+
+
+def test_compressed_data_cannot_inflate_beyond_its_declared_shape() -> None:
+    import base64
+    import zlib
+
+    bomb = {"__ndarray__": "zshuffle", "dtype": "<f8", "shape": [4],
+            "data": base64.b64encode(zlib.compress(b"\0" * (64 << 20))).decode("ascii")}
+    with pytest.raises(ValueError, match="does not hold the 32 bytes its shape"):
+        arrays.decode(bomb)
+    with pytest.raises(ValueError, match="unknown array encoding 'lzma'"):
+        arrays.decode({**bomb, "__ndarray__": "lzma"})
 
 
 def test_bad_documents_are_refused() -> None:
