@@ -115,3 +115,27 @@ def test_audit_charts_draw_one_row_per_method_and_skip_what_is_missing() -> None
     assert [p.get_width() for p in fig.axes[0].patches] == [0.25, 0.5]  # most frequent at the top (drawn last)
     plt.close(fig)
     assert render.top_features_chart(None) is None and render.top_features_chart(top.iloc[:0]) is None
+
+
+def test_the_dashboard_heatmap_uses_matplotlibs_colours_and_a_symmetric_scale() -> None:
+    """The numpy heatmap of the interactive page means what the report's matplotlib figure means."""
+    import io
+
+    import matplotlib
+    from PIL import Image
+
+    from explain.dashboard import heatmap
+
+    reference = matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256))[:, :3]
+    assert np.abs(heatmap.LUT - reference).max() < 1 / 255
+    attributions = np.zeros((28, 28))
+    attributions[:14] = 2.0  # raises: red
+    attributions[14:] = -1.0  # lowers, half as much: light blue on the same symmetric scale
+    e = Explanation(method="gradcam", modality="image", target=1, attributions=attributions, data=np.zeros((28, 28)),
+                    labels=None, prediction=np.array([0.2, 0.8]), base_value=None, params={})
+    picture = np.asarray(Image.open(io.BytesIO(heatmap.heatmap_png(e))).convert("RGB")).astype(float)
+    assert picture.shape[0] == 280  # 28 pixels enlarged ten times
+    top, bottom = picture[50, 50], picture[230, 50]
+    np.testing.assert_allclose(top, 255 * heatmap.ALPHA * heatmap.LUT[255], atol=1.5)  # full red over black
+    np.testing.assert_allclose(bottom, 255 * heatmap.ALPHA * heatmap.LUT[64], atol=1.5)  # -1 of +-2: a quarter up
+    assert top[0] > top[2] and bottom[2] > bottom[0]

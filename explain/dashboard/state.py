@@ -219,6 +219,10 @@ def is_explained(subject: Subject, x: Any, method: str, params: dict[str, Any], 
 def _png(explanation_key: str, kind: str, _explanation: Explanation) -> bytes:
     from explain import render
 
+    if kind == "figure" and _explanation.modality == "image":  # the interactive path: numpy, not matplotlib
+        from .heatmap import heatmap_png
+
+        return heatmap_png(_explanation)
     with _PYPLOT:  # pyplot keeps global state; sessions run in threads
         figure = render.waterfall(_explanation) if kind == "waterfall" else render.figure(_explanation)
         return render.png_bytes(figure)

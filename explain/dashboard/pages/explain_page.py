@@ -161,8 +161,8 @@ def _panel(subject: Subject, method: str, result: Explanation | str) -> None:
         bars, waterfall = st.tabs(["bars", "waterfall"])
         bars.image(figure_png, width="stretch")
         waterfall.image(state.figure_png(result, "waterfall"), width="stretch")
-    else:
-        st.image(figure_png, width="stretch")
+    else:  # an image heatmap: its caption says what it explains (the picture itself has no title)
+        st.image(figure_png, caption=render.caption(result), width="stretch")
     _scores(result)
     name = f"{subject.title.removesuffix('.keras')}-{method}-{state.content_key(result.to_json())[:8]}"
     left, right = st.columns(2)
