@@ -119,9 +119,9 @@ class GradientSpace:
     """Points at which the model is differentiated: inputs (images, rows) or token embeddings (text)."""
 
     def __init__(self, predictor: Predictor, score: str = "logit", batch_size: int = 128) -> None:
-        if predictor.keras_model is None:
-            raise ValueError("Gradient methods need a Keras model; a plain prediction function only supports "
-                             "model-agnostic methods (LIME, Kernel SHAP, occlusion).")
+        if predictor.no_gradients is not None or predictor.keras_model is None:
+            raise ValueError(f"Gradient methods cannot differentiate this model ({predictor.no_gradients or 'no Keras model'}); "
+                             "it supports the model-agnostic methods (LIME, Kernel SHAP, occlusion).")
         check_score(predictor, score)
         self.predictor = predictor
         self.score = score

@@ -101,14 +101,21 @@ def per_input_targets(targets: Sequence[int | None] | int | None, n: int) -> lis
 # ---- 2-5. keys, store, compute what is missing, store ---------------------------------------------------
 def run(request: Request, store: Any = None, compute: Compute | None = None) -> list[Explanation]:
     """The explanations of a request: stored ones read back, the missing ones computed by ONE ``compute`` call."""
+    return run_with_hits(request, store, compute)[0]
+
+
+def run_with_hits(request: Request, store: Any = None, compute: Compute | None = None,
+                  ) -> tuple[list[Explanation], list[bool]]:
+    """:func:`run`, also saying which explanations came from the store (read once, not probed beforehand)."""
     compute = compute or compute_local
     if store is None or store is False:
-        return list(compute(request))
+        return list(compute(request)), [False] * len(request.inputs)
     from .store import opened, request_keys
 
     with opened(store) as db:
         keys = request_keys(request)
         found = db.get_many(keys)
+        hits = [key.digest in found for key in keys]
         first: dict[str, int] = {}  # an input given twice is computed once
         for i, key in enumerate(keys):
             if key.digest not in found:
@@ -118,7 +125,7 @@ def run(request: Request, store: Any = None, compute: Compute | None = None) -> 
             fresh = list(compute(request.subset(todo)))
             db.put_many(zip((keys[i] for i in todo), fresh))
             found.update((keys[i].digest, e) for i, e in zip(todo, fresh))
-    return [found[key.digest] for key in keys]
+    return [found[key.digest] for key in keys], hits
 
 
 def compute_local(request: Request) -> list[Explanation]:

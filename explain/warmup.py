@@ -50,8 +50,9 @@ def _stand_ins() -> list[tuple[Predictor, Any]]:
 
 def warm_up(methods: list[str] | None = None) -> dict[str, float]:
     """Run each model-agnostic method once per modality it explains; seconds per ``method/modality``."""
+    import dataclasses
+
     from .api import explain
-    from .pipeline import make_method
 
     started = time.perf_counter()
     import keras  # noqa: F401  - every Keras model's first call needs it (5-15 s); imported here, not during one
@@ -61,7 +62,7 @@ def warm_up(methods: list[str] | None = None) -> dict[str, float]:
         for name in registry.available(predictor):
             if methods is not None and name not in methods:
                 continue
-            fields = {f for f in make_method(name).params()}
+            fields = {f.name for f in dataclasses.fields(registry.get(name))}
             started = time.perf_counter()
             explain(predictor, x, name, **{k: v for k, v in _BUDGETS.items() if k in fields})
             spent[f"{name}/{predictor.modality}"] = time.perf_counter() - started

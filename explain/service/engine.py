@@ -88,9 +88,8 @@ class Engine:
         """``(explanations, from the store?, store keys)``, through the engine's one path (``compute``: where the
         missing ones are computed, e.g. on a Dask cluster; default here)."""
         digests = [key.digest for key in request_keys(request)]
-        hits = [digest in self.store for digest in digests]
         try:
-            found = pipeline.run(request, self.store, compute)
+            found, hits = pipeline.run_with_hits(request, self.store, compute)
         except (ValueError, TypeError) as exc:  # e.g. a method that needs background data the model has not got
             raise from_engine(exc) from exc
         return found, hits, digests
