@@ -10,7 +10,7 @@ positions kept), features for tabular rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -21,11 +21,12 @@ from ..predictor import Predictor
 CURVES = ("deletion", "insertion")
 DEFAULT_STEPS = 20  # images and texts; tabular rows remove every feature one at a time
 MAX_INPUTS_PER_CALL = 8192  # perturbed inputs held in memory per predict call (several explanations each)
+LOWER_IS_BETTER = frozenset({"deletion", "road_morf"})  # curve kinds whose faithful AUC is BELOW random
 
 
 @dataclass(frozen=True)
 class Curve:
-    """One deletion or insertion curve, with its random-order baselines.
+    """One deletion or insertion curve (or a ROAD one, :mod:`.road`), with its random-order baselines.
 
     ``fractions`` is the fraction of the input removed (deletion) or present
     (insertion): of pixels for images (so whole segments count by area), of
@@ -55,9 +56,10 @@ class Curve:
 
     @property
     def gain(self) -> float:
-        """How much better than random: positive is good for both kinds."""
+        """How much better than random: positive is good for every kind (lower AUC is better for removal-first
+        kinds in ``LOWER_IS_BETTER``, higher for the others)."""
         diff = self.random_auc - self.auc
-        return float(diff if self.kind == "deletion" else -diff)
+        return float(diff if self.kind in LOWER_IS_BETTER else -diff)
 
     @property
     def _span(self) -> float:
@@ -128,6 +130,11 @@ def curves(
     if unknown or not kinds:
         raise ValueError(f"kinds must be some of {CURVES}, got {list(kinds)}.")
     plans = [_plan(predictor, e, steps, n_random, seed) for e in explanations]
+
+    def build(plan: _Plan, scores: np.ndarray) -> dict[str, Curve]:
+        scores = scores.reshape((len(kinds),) + plan.removed.shape[:2])
+        return {kind: _curve(kind, plan, s) for kind, s in zip(kinds, scores)}
+
     fill = _baseline(predictor, baseline, explanations)
     results: list[dict[str, Curve]] = []
     group: list[tuple[Explanation, _Plan, Any, np.ndarray]] = []
@@ -136,20 +143,23 @@ def curves(
         unique, inverse = np.unique(masks, axis=0, return_inverse=True)  # intact / empty inputs recur
         group.append((explanation, plan, _perturb(predictor, plan, unique, fill), inverse.ravel()))
         if sum(len(g[2]) for g in group) >= MAX_INPUTS_PER_CALL:
-            results += _score_group(predictor, group, kinds)
+            results += _score_group(predictor, group, build)
             group = []
-    return results + (_score_group(predictor, group, kinds) if group else [])
+    return results + (_score_group(predictor, group, build) if group else [])
 
 
-def _score_group(predictor: Predictor, group: list, kinds: Sequence[str]) -> list[dict[str, Curve]]:
-    """Score the perturbed inputs of several explanations with one ``predict`` call."""
+def _score_group(predictor: Predictor, group: list, build: Callable[[Any, np.ndarray], dict[str, Curve]]) -> list[dict[str, Curve]]:
+    """Score the perturbed inputs of several explanations with one ``predict`` call.
+
+    ``group`` holds ``(explanation, plan, inputs, inverse)``: ``inputs[inverse]`` are the plan's perturbed inputs
+    in its order; ``build(plan, scores)`` turns those inputs' scores into the explanation's curves.
+    """
     batches = [g[2] for g in group]
     outputs = predictor.predict([t for b in batches for t in b] if predictor.modality == "text" else np.concatenate(batches))
     results, start = [], 0
     for explanation, plan, batch, inverse in group:
         scores = predictor.target_scores(outputs[start : start + len(batch)], explanation.target)[inverse]
-        scores = scores.reshape((len(kinds),) + plan.removed.shape[:2])
-        results.append({kind: _curve(kind, plan, s) for kind, s in zip(kinds, scores)})
+        results.append(build(plan, scores))
         start += len(batch)
     return results
 
@@ -167,20 +177,39 @@ class _Plan:
 
 
 def _plan(predictor: Predictor, explanation: Explanation, steps: int | None, n_random: int, seed: int) -> _Plan:
-    if explanation.modality != predictor.modality:
-        raise ValueError(f"A {explanation.modality} explanation cannot be scored on a {predictor.modality} model.")
-    values, sizes, unit_of = units(explanation)
-    data = explanation.tokens() if explanation.modality == "text" else np.asarray(explanation.data, dtype=np.float32)
-    if explanation.modality != "text" and predictor.input_shape is not None and data.shape != tuple(predictor.input_shape):
-        raise ValueError(f"explanation.data has shape {data.shape} but the model takes {tuple(predictor.input_shape)}.")
+    data, values, sizes, unit_of = _checked_units(predictor, explanation)
     n = len(values)
     if steps is None:
         steps = n if explanation.modality == "tabular" else DEFAULT_STEPS
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}.")
     counts = np.unique(np.round(np.linspace(0, n, min(steps, n) + 1)).astype(int))
+    removed, fractions = _removals(_orders(values, n_random, seed), sizes, counts)
+    return _Plan(data, unit_of, removed, fractions)
+
+
+def _checked_units(predictor: Predictor, explanation: Explanation) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(data, values, sizes, unit_of)`` of an explanation the predictor can score (see :func:`units`)."""
+    if explanation.modality != predictor.modality:
+        raise ValueError(f"A {explanation.modality} explanation cannot be scored on a {predictor.modality} model.")
+    values, sizes, unit_of = units(explanation)
+    data = explanation.tokens() if explanation.modality == "text" else np.asarray(explanation.data, dtype=np.float32)
+    if explanation.modality != "text" and predictor.input_shape is not None and data.shape != tuple(predictor.input_shape):
+        raise ValueError(f"explanation.data has shape {data.shape} but the model takes {tuple(predictor.input_shape)}.")
+    return data, values, sizes, unit_of
+
+
+def _orders(values: np.ndarray, n_random: int, seed: int) -> list[np.ndarray]:
+    """The explanation's order (attribution descending, ties by position), then ``n_random`` seeded permutations."""
     rng = np.random.default_rng(seed)
-    orders = [np.argsort(-values, kind="stable")] + [rng.permutation(n) for _ in range(n_random)]
+    n = len(values)
+    return [np.argsort(-values, kind="stable")] + [rng.permutation(n) for _ in range(n_random)]
+
+
+def _removals(orders: Sequence[np.ndarray], sizes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(removed, fractions)``: the first ``counts[j]`` units of each order removed at step ``j`` (bool,
+    ``(len(orders), len(counts), n_units)``), and the fraction of the input's size that is."""
+    n = len(sizes)
     removed, fractions = [], []
     for order in orders:
         rank = np.empty(n, dtype=int)
@@ -188,7 +217,7 @@ def _plan(predictor: Predictor, explanation: Explanation, steps: int | None, n_r
         removed.append(rank[None, :] < counts[:, None])
         cumulative = np.concatenate([[0.0], np.cumsum(sizes[order])]) / sizes.sum()
         fractions.append(cumulative[counts])
-    return _Plan(data, unit_of, np.array(removed), np.array(fractions))
+    return np.array(removed), np.array(fractions)
 
 
 def units(explanation: Explanation) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
