@@ -11,6 +11,7 @@ from __future__ import annotations
 from .api import as_predictor, available, explain, explain_batch
 from .audit import audit, audit_summary
 from .doctor import doctor
+from .drift import Comparison, compare
 from .explanation import Explanation
 from .predictor import Predictor
 from .registry import get as get_method, names as method_names, register
@@ -19,7 +20,7 @@ from .store import ExplanationStore
 __all__ = [
     "Explanation", "Predictor", "as_predictor", "available", "explain", "explain_batch",
     "get_method", "method_names", "register",
-    "ExplanationStore", "audit", "audit_summary", "doctor",
+    "ExplanationStore", "audit", "audit_summary", "doctor", "Comparison", "compare",
     "build_html", "build_pdf", "write_report",
 ]
 _REPORT_NAMES = ("build_html", "build_pdf", "write_report")

@@ -238,6 +238,30 @@ def top_features_chart(table: "pd.DataFrame | None") -> Figure | None:
     return fig
 
 
+def importance_shift_chart(importance: "pd.DataFrame", method: str, names: tuple[str, str] = ("A", "B"), *,
+                           max_units: int = 12) -> Figure | None:
+    """Model A's and model B's share of importance for the units that moved most (one method), side by side.
+
+    Takes :attr:`explain.Comparison.importance`; ``None`` when the method has no rows.
+    """
+    part = importance[importance["method"] == method]
+    if len(part) == 0:
+        return None
+    order = part["shift"].abs().sort_values(ascending=False, kind="stable").index
+    part = part.loc[order].head(max_units).iloc[::-1]
+    positions = np.arange(len(part))
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(part) + 1.3))
+    ax.barh(positions + 0.2, part["importance_a"], height=0.4, color="#9e9e9e", label=names[0])
+    ax.barh(positions - 0.2, part["importance_b"], height=0.4, color=POSITIVE, label=names[1])
+    ax.set_yticks(positions, [str(u) for u in part["unit"]], fontsize=7)
+    ax.set_xlabel("share of mean |attribution|", fontsize=8)
+    ax.set_title(f"{method}: the largest importance shifts", fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 # ---- bytes and HTML ---------------------------------------------------------------------------
 def png_bytes(fig: Figure, *, dpi: int = 110) -> bytes:
     """The figure as PNG bytes; the figure is closed, so loops that render many do not leak memory."""

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from ..paths import blocking_file, check_writable_file
 from .inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
+from .compare import add_compare_parser, compare as _compare
 from .serve import add_serve_parser, serve
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_audit_parser(commands)
     _add_doctor_parser(commands)
     add_serve_parser(commands)
+    add_compare_parser(commands)
     return parser
 
 
@@ -285,6 +287,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 COMMANDS["doctor"] = _doctor
 COMMANDS["serve"] = serve
+COMMANDS["compare"] = _compare
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,12 +10,13 @@ import streamlit as st
 
 from .. import settings, warmup
 
-from .pages import explain_page, global_page, model_page
+from .pages import compare_page, explain_page, global_page, model_page
 
 PAGES = {  # url path -> (title, icon, page function)
     "models": ("Models", ":material/model_training:", model_page.page),
     "explain": ("Explain", ":material/manage_search:", explain_page.page),
     "global": ("Global view", ":material/public:", global_page.page),
+    "compare": ("Compare", ":material/compare_arrows:", compare_page.page),
 }
 
 

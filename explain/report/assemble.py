@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .. import render
 from ..explanation import Explanation
 from .audit_tables import audit_part
+from .comparison import HOW_TO_READ_COMPARISON, comparison_part
 from .content import Report, Table, fmt, input_section, overview_table
 from .provenance import input_digest, provenance
 
@@ -38,6 +39,7 @@ def assemble(
     explanations: Explanation | Sequence[Explanation] | None = None,
     *,
     audit: Any = None,
+    comparison: Any = None,
     model: Any = None,
     card: Mapping[str, Any] | None = None,
     title: str = DEFAULT_TITLE,
@@ -53,17 +55,21 @@ def assemble(
     model or :class:`~explain.Predictor`) is used to score explanations that have
     no faithfulness scores yet (``score=False`` skips that) and for class names;
     a reference model also brings its ``card``.  ``true_labels`` gives one label
-    per input section; ``audit`` is an audit DataFrame or ``(DataFrame, summary)``.
+    per input section; ``audit`` is an audit DataFrame or ``(DataFrame, summary)``;
+    ``comparison`` is the result of :func:`explain.compare` (two model versions on
+    the same inputs), whose explanations then fill the appendix.
     """
     items = _check_explanations(explanations)
-    if not items and audit is None:
-        raise ValueError("Nothing to report: pass explanations=[...] (from explain.explain_batch) and/or audit=... (from explain.audit).")
+    if not items and audit is None and comparison is None:
+        raise ValueError("Nothing to report: pass explanations=[...] (from explain.explain_batch), audit=... (from "
+                         "explain.audit) and/or comparison=... (from explain.compare).")
     if not isinstance(title, str):
         raise TypeError(f"title must be a string, got {type(title).__name__}.")
     if not title.strip():
         raise ValueError("title is empty: give the report a title people will recognise, e.g. 'Digits 0-19, mnist_cnn'.")
     card = _card_of(model, card)
     audit_tables, audit_pictures = audit_part(audit) if audit is not None else ((), ())  # checked before slow work
+    compared = comparison_part(comparison) if comparison is not None else None
     say = progress or (lambda message: None)
     scored_here = 0
     if items and model is not None and score:
@@ -75,19 +81,28 @@ def assemble(
     for i, group in enumerate(groups):
         say(f"rendering input {i + 1}/{len(groups)}")
         sections.append(input_section(i, group, labels[i], class_names, output_name))
-    modalities = list(dict.fromkeys(e.modality for e in items))
+    appendix_items, appendix_groups = items, groups
+    if compared is not None and not items:  # the appendix records both models' explanations of the inputs
+        first = [e for found in comparison.explanations_a.values() for e in found]
+        appendix_items = first + [e for found in comparison.explanations_b.values() for e in found]
+        appendix_groups = _group(first)
+    modalities = list(dict.fromkeys(e.modality for e in (items or appendix_items)))
+    how_to_read = _how_to_read(modalities, scored=any(e.scores for e in items),
+                               compared=any(s.agreement is not None for s in sections))
+    if compared is not None:
+        how_to_read += (("Comparing two models", HOW_TO_READ_COMPARISON),)
     return Report(
         title=title.strip(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        intro=_intro(items, groups, audit is not None, inputs_source),
+        intro=_intro(items, groups, audit is not None, inputs_source, compared.intro if compared else None),
         model=_model_table(card) if card else None,
-        how_to_read=_how_to_read(modalities, scored=any(e.scores for e in items),
-                                 compared=any(s.agreement is not None for s in sections)),
+        how_to_read=how_to_read,
         overview=overview_table(items) if len(groups) > 1 else None,
         sections=tuple(sections),
         audit_tables=audit_tables,
         audit_pictures=audit_pictures,
-        provenance=provenance(items, groups, card, inputs_source, scored_here=scored_here),
+        provenance=provenance(appendix_items, appendix_groups, card, inputs_source, scored_here=scored_here),
+        comparison=compared,
     )
 
 
@@ -196,8 +211,9 @@ def _cv_text(cv: Mapping[str, Any] | None) -> str | None:
 
 
 # ---- texts ---------------------------------------------------------------------------------------
-def _intro(items: list[Explanation], groups: list, has_audit: bool, source: str | None) -> str:
-    parts = []
+def _intro(items: list[Explanation], groups: list, has_audit: bool, source: str | None,
+           comparison: str | None = None) -> str:
+    parts = [f"This report compares two versions of a model: {comparison}"] if comparison else []
     if items:
         methods = ", ".join(dict.fromkeys(e.method for e in items))
         models = ", ".join(dict.fromkeys(str(dict(e.meta.get("model") or {}).get("model", "a model")) for e in items))

@@ -81,6 +81,7 @@ class Report:
     audit_tables: tuple[Table, ...]
     audit_pictures: tuple[Picture, ...]
     provenance: tuple[Table, ...]
+    comparison: Any = None  # a ComparisonPart (explain.report.comparison) when two model versions are compared
 
 
 # ---- one input's section -----------------------------------------------------------------------

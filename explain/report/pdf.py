@@ -82,6 +82,8 @@ def pdf_bytes(report: "Report") -> bytes:
         story += [_heading("Summary"), _table(report.overview)]
     for section in report.sections:
         story.append(KeepTogether(_section(section)))  # one input per page when it fits
+    if report.comparison is not None:
+        story += _comparison(report.comparison)
     if report.audit_tables:
         story.append(_heading("Audit"))
         story += [_table(t) for t in report.audit_tables]
@@ -120,6 +122,19 @@ def _section(section: "Section") -> list[Any]:
         parts.append(_row(figures[start:start + per_row], [WIDTH / per_row] * per_row))
     parts += [_table(t) for t in (section.faithfulness, section.agreement) if t is not None]
     return parts
+
+
+def _comparison(part: Any) -> list[Any]:
+    """Two model versions compared: summary, shift charts and tables, the most changed inputs side by side."""
+    s = _styles()
+    story: list[Any] = [_heading(part.title), Paragraph(escape(part.intro), s["body"]), _table(part.summary)]
+    story += [_image(p, WIDTH * 0.75) for p in part.shift_pictures]
+    story += [_table(t) for t in part.shifts]
+    story.append(_table(part.changed))
+    for heading, a, b in part.changed_pictures:
+        cells = [[Paragraph(escape(p.alt), s["small"]), _image(p, WIDTH / 2 - 0.6 * cm)] for p in (a, b)]
+        story.append(KeepTogether([Paragraph(escape(heading), s["h2"]), _row(cells, [WIDTH / 2] * 2)]))
+    return story
 
 
 def _heading(text: str) -> Paragraph:
