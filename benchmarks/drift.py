@@ -1,7 +1,7 @@
 """Drift between model versions: ``explain.compare`` must flag a planted change and stay quiet on a harmless retrain.
 
-    EXPLAIN_DATA_DIR=/work/shared/datasets .venv/bin/python -m benchmarks.drift \
-        [--out /work/drift_artifacts] [--n 100] [--epochs 60] [--method kernel_shap] [--mnist]
+    EXPLAIN_DATA_DIR=../shared/datasets .venv/bin/python -m benchmarks.drift \
+        [--out drift_artifacts] [--n 100] [--epochs 60] [--method kernel_shap] [--mnist]
 
 Housing (the ``housing_mlp`` architecture and training procedure,
 :func:`models.training.fit` with ``models.housing_mlp.SPEC``; no cross-validation,
@@ -146,7 +146,7 @@ def mnist(out: Path, n: int, method: str, k: int, with_seed: bool = True) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="/work/drift_artifacts", help="where the variants are trained (and reused)")
+    parser.add_argument("--out", default="drift_artifacts", help="where the variants are trained (and reused; default ./drift_artifacts)")
     parser.add_argument("--n", type=int, default=100, help="test inputs compared")
     parser.add_argument("--epochs", type=int, default=60, help="housing: at most this many epochs (early stopping)")
     parser.add_argument("--method", default="kernel_shap", help="housing: the explanation method")
