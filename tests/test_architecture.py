@@ -102,7 +102,7 @@ def test_the_public_api_is_pinned() -> None:
     assert set(explain.__all__) == {
         "Explanation", "Predictor", "as_predictor", "available", "explain", "explain_batch", "get_method",
         "method_names", "register", "ExplanationStore", "audit", "audit_summary", "doctor", "build_html", "build_pdf",
-        "write_report",
+        "write_report", "Comparison", "compare",
     }
     for name in explain.__all__:
         assert getattr(explain, name) is not None
