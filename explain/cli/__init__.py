@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..paths import blocking_file, check_writable_file
+from .check import add_check_parser, check
 from .inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
 from .compare import add_compare_parser, compare as _compare
 from .serve import add_serve_parser, serve
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_doctor_parser(commands)
     add_serve_parser(commands)
     add_compare_parser(commands)
+    add_check_parser(commands)
     return parser
 
 
@@ -288,6 +290,7 @@ def _doctor(args: argparse.Namespace) -> int:
 COMMANDS["doctor"] = _doctor
 COMMANDS["serve"] = serve
 COMMANDS["compare"] = _compare
+COMMANDS["check"] = check
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,17 +56,13 @@ def assemble(
     no faithfulness scores yet (``score=False`` skips that) and for class names;
     a reference model also brings its ``card``.  ``true_labels`` gives one label
     per input section; ``audit`` is an audit DataFrame or ``(DataFrame, summary)``;
-    ``comparison`` is the result of :func:`explain.compare` (two model versions on
-    the same inputs), whose explanations then fill the appendix.
+    ``comparison`` (from :func:`explain.compare`) brings its explanations to the appendix.
     """
     items = _check_explanations(explanations)
     if not items and audit is None and comparison is None:
         raise ValueError("Nothing to report: pass explanations=[...] (from explain.explain_batch), audit=... (from "
                          "explain.audit) and/or comparison=... (from explain.compare).")
-    if not isinstance(title, str):
-        raise TypeError(f"title must be a string, got {type(title).__name__}.")
-    if not title.strip():
-        raise ValueError("title is empty: give the report a title people will recognise, e.g. 'Digits 0-19, mnist_cnn'.")
+    _check_title(title)
     card = _card_of(model, card)
     audit_tables, audit_pictures = audit_part(audit) if audit is not None else ((), ())  # checked before slow work
     compared = comparison_part(comparison) if comparison is not None else None
@@ -81,16 +77,11 @@ def assemble(
     for i, group in enumerate(groups):
         say(f"rendering input {i + 1}/{len(groups)}")
         sections.append(input_section(i, group, labels[i], class_names, output_name))
-    appendix_items, appendix_groups = items, groups
-    if compared is not None and not items:  # the appendix records both models' explanations of the inputs
-        first = [e for found in comparison.explanations_a.values() for e in found]
-        appendix_items = first + [e for found in comparison.explanations_b.values() for e in found]
-        appendix_groups = _group(first)
+    appendix_items, appendix_groups = _appendix(items, groups, comparison if compared is not None else None)
     modalities = list(dict.fromkeys(e.modality for e in (items or appendix_items)))
     how_to_read = _how_to_read(modalities, scored=any(e.scores for e in items),
                                compared=any(s.agreement is not None for s in sections))
-    if compared is not None:
-        how_to_read += (("Comparing two models", HOW_TO_READ_COMPARISON),)
+    how_to_read += (("Comparing two models", HOW_TO_READ_COMPARISON),) if compared is not None else ()
     return Report(
         title=title.strip(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -104,6 +95,21 @@ def assemble(
         provenance=provenance(appendix_items, appendix_groups, card, inputs_source, scored_here=scored_here),
         comparison=compared,
     )
+
+
+def _check_title(title: Any) -> None:
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}.")
+    if not title.strip():
+        raise ValueError("title is empty: give the report a title people will recognise, e.g. 'Digits 0-19, mnist_cnn'.")
+
+
+def _appendix(items: list[Explanation], groups: list, comparison: Any) -> tuple[list[Explanation], list]:
+    """What the provenance appendix records: the explanations, or both compared models' when there are none."""
+    if comparison is None or items:
+        return items, groups
+    first = [e for found in comparison.explanations_a.values() for e in found]
+    return first + [e for found in comparison.explanations_b.values() for e in found], _group(first)
 
 
 # ---- arguments, scores and grouping --------------------------------------------------------------
