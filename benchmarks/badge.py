@@ -61,15 +61,11 @@ def run(key: str, n: int, budget: float) -> list[dict]:
             "model": name, "method": method, "inputs": len(explanations),
             **{level: counts.get(level, 0) for level in reversed(LEVELS)},
             "gain vs random (95% CI)": _interval(gain_random),
-            f"gain vs {BASELINE_NAMES[ref_modality(explanations)]} (95% CI)": _interval(gain_baseline),
+            f"gain vs {BASELINE_NAMES[explanations[0].modality]} (95% CI)": _interval(gain_baseline),
             "s/input": round(seconds / max(1, len(explanations)), 3),
         })
         print(table(rows[-1:]), flush=True)
     return rows
-
-
-def ref_modality(explanations) -> str:
-    return explanations[0].modality
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from .adapters import as_predictor
 from .evaluation.agreement import rank_correlation, topk_agreement
 from .explanation import Explanation
 from .predictor import Predictor
+from .regions import by_region
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -321,10 +322,9 @@ def _per_token(pairs: list[tuple[Explanation, Explanation]]) -> tuple[list[str],
 
 def _per_region(found_a: list[Explanation], found_b: list[Explanation], grid: int) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Mean |attribution| per cell of a ``grid`` x ``grid`` partition of the image, the audit's region names."""
-    from .audit import _by_region  # the audit's grid, so regions are named alike in audits and comparisons
 
     def cells(e: Explanation) -> Explanation:
-        return _by_region(dataclasses.replace(e, attributions=np.abs(np.asarray(e.attributions, dtype=float))), grid)
+        return by_region(dataclasses.replace(e, attributions=np.abs(np.asarray(e.attributions, dtype=float))), grid)
 
     regions_a, regions_b = [cells(e) for e in found_a], [cells(e) for e in found_b]
     units = [str(name) for name in (regions_a[0].labels or ())]

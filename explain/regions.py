@@ -1,6 +1,8 @@
 """Regions of an input that a check measures attribution mass in: image masks and boxes, token and feature sets."""
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -74,3 +76,15 @@ def unit_mask(e: Explanation, names: Iterable[Any], what: str, *, strict: bool) 
         raise ValueError(f"{what}: no feature named {', '.join(map(repr, unknown))}; the model's features are "
                          f"{', '.join(labels)}.")
     return mask
+
+
+def by_region(e: Explanation, regions: int) -> Explanation:
+    """The explanation on a coarse grid (mean attribution per cell), so methods can be compared by region."""
+    attributions = np.asarray(e.attributions, dtype=np.float64)
+    height, width = attributions.shape[:2]
+    n = min(regions, height, width)
+    rows, cols = (np.linspace(0, size, n + 1).round().astype(int) for size in (height, width))
+    cells = [(r0, r1, c0, c1) for r0, r1 in itertools.pairwise(rows) for c0, c1 in itertools.pairwise(cols)]
+    means = np.array([attributions[r0:r1, c0:c1].mean() for r0, r1, c0, c1 in cells]).reshape(n, n)
+    names = tuple(f"rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1}" for r0, r1, c0, c1 in cells)
+    return dataclasses.replace(e, attributions=means, labels=names, meta={})

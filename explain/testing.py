@@ -33,6 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .evaluation.badge import LEVELS, badge, from_scores
 from .explanation import Explanation
 from .regions import Region, bounding_box, image_mask, unit_mask
 
@@ -44,12 +45,9 @@ __all__ = [
 
 KINDS = ("mass_inside", "never_in_top_k", "methods_agree", "faithful")
 AGREEMENT_METRICS = ("spearman_abs", "spearman", "top_k")
-# The badge levels of explain.evaluation.badge, worst to best (its own LEVELS are used when it imports), and the
-# shorthand "beats random": any level that beats the random orders, whatever the input-only baseline says.
-FAITHFUL_VERDICTS = ("no better than random", "inconclusive", "no better than edges", "beats random and edges")
+# "beats random": any badge level that beats the random orders, whatever the input-only baseline says.
 BEATS_RANDOM = "beats random"
-FAITHFUL_LEVELS = FAITHFUL_VERDICTS + (BEATS_RANDOM,)
-_BEATS_RANDOM_VERDICTS = ("no better than edges", "beats random and edges")
+FAITHFUL_LEVELS = LEVELS + (BEATS_RANDOM,)
 MAX_LISTED = 20  # failing inputs named in a message; the rest are counted
 
 
@@ -137,10 +135,11 @@ def _model_name(model: Any) -> str:
 
 
 def _explain(model: Any, inputs: Any, method: str, targets: Any, store: Any, truncate: bool,
-             params: Mapping[str, Any]) -> list[Explanation]:
+             params: Mapping[str, Any], scores: bool | tuple[str, ...] = False) -> list[Explanation]:
     from .api import explain_batch
 
-    explanations = explain_batch(model, inputs, method, targets, truncate=truncate, store=store, **dict(params))
+    explanations = explain_batch(model, inputs, method, targets, truncate=truncate, store=store, scores=scores,
+                                 **dict(params))
     if not explanations:
         raise ValueError("No inputs to check: give at least one input.")
     return explanations
@@ -260,29 +259,9 @@ def check_methods_agree(model: Any, inputs: Any, method_a: str, method_b: str, *
                    reasons, pass_rate)
 
 
-def _badge_module() -> Any:
-    try:
-        from .evaluation import badge
-    except ImportError:
-        raise ValueError("The faithful check needs explain.evaluation.badge, which this installation does not have; "
-                         "update keras-explain.") from None
-    return badge
-
-
 def faithful_levels() -> tuple[str, ...]:
-    """The levels ``at_least`` accepts: the badge module's ``LEVELS`` and ``"beats random"``."""
-    try:
-        levels = tuple(_badge_module().LEVELS)
-    except ValueError:
-        levels = FAITHFUL_VERDICTS
-    return levels + (BEATS_RANDOM,)
-
-
-def _meets(badge: Any, level: str) -> bool:
-    """``Badge.passes``, with "beats random" read as "no better than edges" or better whatever the module says."""
-    if level == BEATS_RANDOM:
-        return str(getattr(badge, "level", badge.verdict)) in _BEATS_RANDOM_VERDICTS
-    return bool(badge.passes(level))
+    """The levels ``at_least`` accepts: the badge's :data:`~explain.evaluation.badge.LEVELS` and "beats random"."""
+    return FAITHFUL_LEVELS
 
 
 def check_faithful(model: Any, inputs: Any, method: str, *, at_least: str = BEATS_RANDOM, targets: Any = None,
@@ -292,25 +271,20 @@ def check_faithful(model: Any, inputs: Any, method: str, *, at_least: str = BEAT
 
     ``at_least`` is a badge level, or ``"beats random"`` (level "no better than edges" or better: the
     explanation beats every random removal order, whether or not it beats the input-only map).
-    ``badge_options`` go to ``badge()`` (e.g. ``n_random``, ``seed``, ``steps``).
+    With the badge's default options the badge is requested as ``scores=["badge"]``, so a ``store`` keeps it and
+    the next run reads it back; ``badge_options`` (e.g. ``n_random``, ``seed``, ``steps``) compute it afresh.
     """
-    module = _badge_module()
-    levels = tuple(module.LEVELS) + (BEATS_RANDOM,)
-    if at_least not in levels:
-        raise ValueError(f"at_least must be one of {', '.join(map(repr, levels))}, got {at_least!r}.")
-    explanations = _explain(model, inputs, method, targets, store, truncate, params)
-    badges = list(module.badge(model, explanations, **dict(badge_options or {})))
-    n = len(explanations)
-    if len(badges) == 1 and n > 1:
-        badges = badges * n  # one verdict on the whole set: it holds for each input
-    elif len(badges) != n:
-        raise RuntimeError(f"badge() returned {len(badges)} badges for {n} explanations.")
-    values = [str(b.verdict) for b in badges]
-    reasons = {}
-    for i, (verdict, b) in enumerate(zip(values, badges)):
-        if not _meets(b, at_least):
-            why = [str(r) for r in getattr(b, "reasons", ())]
-            reasons[i] = f"verdict {verdict!r}, short of {at_least!r}" + (f" ({' '.join(why)})" if why else "")
+    if at_least not in FAITHFUL_LEVELS:
+        raise ValueError(f"at_least must be one of {', '.join(map(repr, FAITHFUL_LEVELS))}, got {at_least!r}.")
+    if badge_options:
+        explanations = _explain(model, inputs, method, targets, store, truncate, params)
+        badges = badge(model, explanations, **dict(badge_options))
+    else:
+        explanations = _explain(model, inputs, method, targets, store, truncate, params, scores=("badge",))
+        badges = [from_scores(e.modality, e.scores) for e in explanations]
+    values = [b.verdict for b in badges]
+    reasons = {i: f"verdict {b.verdict!r}, short of {at_least!r} ({' '.join(b.reasons)})"
+               for i, b in enumerate(badges) if not b.passes(at_least)}
     return _result("faithful", model, method, f"at least {at_least!r}", values, reasons, pass_rate)
 
 

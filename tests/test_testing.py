@@ -6,8 +6,6 @@ image itself (so attribution lies exactly where the ink is), plain tabular funct
 """
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -180,46 +178,6 @@ def test_methods_agree_per_input() -> None:
 
 
 # ---- faithful ------------------------------------------------------------------------------------
-def _fake_badge_module(verdicts: list[str]) -> types.ModuleType:
-    """The interface the badge module was specified with: LEVELS worst to best, Badge.verdict, Badge.passes."""
-    module = types.ModuleType("explain.evaluation.badge")
-    levels = ("inconclusive", "no better than random", "no better than edges", "beats random and edges")
-
-    class Badge:
-        def __init__(self, verdict: str) -> None:
-            self.verdict = verdict
-
-        def passes(self, level: str) -> bool:
-            return levels.index(self.verdict) >= levels.index(level)
-
-    def badge(model, explanations, **options):
-        module.calls.append((len(explanations), options))  # type: ignore[attr-defined]
-        return [Badge(v) for v in verdicts[:len(explanations)]]
-
-    module.LEVELS, module.Badge, module.badge, module.calls = levels, Badge, badge, []  # type: ignore[attr-defined]
-    return module
-
-
-def test_faithful_against_the_badge_interface(monkeypatch: pytest.MonkeyPatch) -> None:
-    import explain.evaluation
-
-    fake = _fake_badge_module(["beats random and edges", "no better than edges", "inconclusive"])
-    monkeypatch.setitem(sys.modules, "explain.evaluation.badge", fake)
-    monkeypatch.setattr(explain.evaluation, "badge", fake, raising=False)
-    model = _tabular(uses_sex, "uses_sex")
-    rows = _tabular_rows()[:3]
-    result = xt.check_faithful(model, rows, "occlusion", badge_options={"n_random": 3})
-    assert fake.calls == [(3, {"n_random": 3})]  # type: ignore[attr-defined]
-    assert result.values == ("beats random and edges", "no better than edges", "inconclusive")
-    assert result.failures == (2,) and "input 2: verdict 'inconclusive', short of 'beats random'" in result.report()
-    strict = xt.check_faithful(model, rows, "occlusion", at_least="beats random and edges")
-    assert strict.failures == (1, 2)
-    with pytest.raises(xt.ExplanationCheckFailed, match="faithful occlusion on uses_sex"):
-        xt.assert_faithful(model, rows, "occlusion")
-    with pytest.raises(ValueError, match="at_least must be one of"):
-        xt.check_faithful(model, rows, "occlusion", at_least="great")
-
-
 def test_faithful_with_the_real_badge() -> None:
     from explain.evaluation import badge
 
@@ -229,6 +187,36 @@ def test_faithful_with_the_real_badge() -> None:
     badges = badge.badge(model, explain.explain_batch(model, rows, "occlusion"))
     assert result.values == tuple(b.verdict for b in badges)
     assert result.failures == tuple(i for i, b in enumerate(badges) if not b.passes("beats random"))
+
+
+def test_faithful_names_the_inputs_short_of_the_level_and_refuses_unknown_levels() -> None:
+    from explain.evaluation import badge
+
+    model = _tabular(uses_sex, "uses_sex")
+    rows = _tabular_rows()[:3]
+    strict = xt.check_faithful(model, rows, "occlusion", at_least="beats random and edges")
+    badges = badge.badge(model, explain.explain_batch(model, rows, "occlusion"))
+    assert strict.failures == tuple(i for i, b in enumerate(badges) if not b.passes("beats random and edges"))
+    for i in strict.failures:
+        assert f"verdict {badges[i].verdict!r}, short of 'beats random and edges'" in strict.reasons[i]
+    assert xt.faithful_levels() == badge.LEVELS + ("beats random",)
+    with pytest.raises(ValueError, match="at_least must be one of"):
+        xt.check_faithful(model, rows, "occlusion", at_least="great")
+
+
+def test_faithful_keeps_the_badge_in_the_store_and_reads_it_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from explain.evaluation import badge, scoring
+
+    model = _tabular(uses_sex, "uses_sex")
+    model.fingerprint = "uses_sex v1"  # a Python function needs a versioned fingerprint to be stored
+    rows = _tabular_rows()[:3]
+    first = xt.check_faithful(model, rows, "occlusion", store=tmp_path / "store.sqlite")
+    for module in (badge, scoring):
+        monkeypatch.setattr(module, "badge_scores", lambda *a, **k: pytest.fail("the stored badge was recomputed"))
+    again = xt.check_faithful(model, rows, "occlusion", store=tmp_path / "store.sqlite")
+    assert again.values == first.values and again.failures == first.failures
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):  # options other than the defaults compute afresh
+        xt.check_faithful(model, rows, "occlusion", store=tmp_path / "store.sqlite", badge_options={"n_random": 3})
 
 
 # ---- explain check -------------------------------------------------------------------------------

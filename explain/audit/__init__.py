@@ -12,8 +12,6 @@ run.  :mod:`.summary` aggregates the table.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -27,6 +25,7 @@ from ..methods.base import Method
 from ..pipeline import make_method, per_input_targets, prepare
 from ..pipeline import run as run_request
 from ..predictor import Predictor
+from ..regions import by_region
 from ..store import StoreLike, opened, uses_background
 from .cluster import Cluster, Local
 from .summary import SCORE_COLUMNS, audit_summary
@@ -207,7 +206,7 @@ def check_metrics(metrics: Sequence[str]) -> bool | list[str]:
 # ---- one row per explanation ----------------------------------------------------------------------------
 def _row(predictor: Predictor, e: Explanation, position: int, labels: np.ndarray | None, top_k: int,
          regions: int) -> dict[str, Any]:
-    top = (_by_region(e, regions) if e.modality == "image" else e).top(top_k)
+    top = (by_region(e, regions) if e.modality == "image" else e).top(top_k)
     return {
         "input": position, "method": e.method, "target": e.target, "target_name": e.target_name,
         **_outcome(predictor, np.asarray(e.prediction), None if labels is None else labels[position]),
@@ -228,15 +227,3 @@ def _outcome(predictor: Predictor, prediction: np.ndarray, label: Any) -> dict[s
     if label is not None:
         outcome.update(label=int(label), correct=predicted == int(label))
     return outcome
-
-
-def _by_region(e: Explanation, regions: int) -> Explanation:
-    """The explanation on a coarse grid (mean attribution per cell), so methods can be compared by region."""
-    attributions = np.asarray(e.attributions, dtype=np.float64)
-    height, width = attributions.shape[:2]
-    n = min(regions, height, width)
-    rows, cols = (np.linspace(0, size, n + 1).round().astype(int) for size in (height, width))
-    cells = [(r0, r1, c0, c1) for r0, r1 in itertools.pairwise(rows) for c0, c1 in itertools.pairwise(cols)]
-    means = np.array([attributions[r0:r1, c0:c1].mean() for r0, r1, c0, c1 in cells]).reshape(n, n)
-    names = tuple(f"rows {r0}-{r1 - 1}, cols {c0}-{c1 - 1}" for r0, r1, c0, c1 in cells)
-    return dataclasses.replace(e, attributions=means, labels=names, meta={})

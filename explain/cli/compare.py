@@ -120,11 +120,11 @@ def _second_model(name: str, first: Any, models_dir: str | None, class_names: li
 
 def _write(result: Any, output: Path, args: argparse.Namespace, loaded: Any) -> Path:
     if output.suffix.lower() == ".csv":
-        from ..report import _atomic_write
+        from ..paths import atomic_write
 
         importance = output.with_name(f"{output.stem}-importance.csv")
-        _atomic_write(output, result.per_input.to_csv(index=False).encode("utf-8"))
-        _atomic_write(importance, result.importance.to_csv(index=False).encode("utf-8"))
+        atomic_write(output, result.per_input.to_csv(index=False).encode("utf-8"))
+        atomic_write(importance, result.importance.to_csv(index=False).encode("utf-8"))
         _progress(f"wrote {importance}")
         return output
     from .. import report

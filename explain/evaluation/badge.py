@@ -18,7 +18,7 @@ Everything is stored as plain floats in ``Explanation.scores`` (prefix
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -178,7 +178,7 @@ def with_stability(scores: dict[str, float], stable_seeds: int, n_seeds: int, k:
     return {**scores, "badge_stable_seeds": float(stable_seeds), "badge_n_seeds": float(n_seeds), "badge_top_k": float(k)}
 
 
-def from_scores(modality: str, scores: dict[str, Any]) -> Badge:
+def from_scores(modality: str, scores: Mapping[str, Any]) -> Badge:
     """The :class:`Badge` that ``badge_*`` floats describe (as stored in ``Explanation.scores``)."""
     if "badge_level" not in scores:
         raise ValueError("These scores carry no badge; compute it with explain(..., scores=['badge']) "

@@ -9,7 +9,7 @@ import dataclasses
 import itertools
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -121,11 +121,8 @@ def stability(
     """Mean (and min) pairwise top-k agreement of the explanations made with seeds ``0..n_seeds-1``, per input."""
     if n_seeds < 2:
         raise ValueError(f"stability compares runs: n_seeds must be at least 2, got {n_seeds}.")
-    predictor = as_predictor(model)
-    runs: list[list[Explanation]] = []
-    for seed in range(n_seeds):
-        runs.append(explain_batch(predictor, inputs, _seeded(method, seed, params), targets))
-        targets = [e.target for e in runs[0]]  # every seed explains the same class
+    explainer = _seeded(method, 0, params)
+    runs = _per_seed(as_predictor(model), inputs, explainer, range(n_seeds), targets)
     results = []
     for per_input in zip(*runs):
         scores = [topk_agreement(a, b, k, by=by) for a, b in itertools.combinations(per_input, 2)]
@@ -140,6 +137,16 @@ def _seeded(method: str | Method, seed: int, params: dict[str, Any]) -> Method:
     if "seed" not in {f.name for f in dataclasses.fields(explainer)}:
         raise ValueError(f"{explainer.name} has no seed parameter: it is deterministic, so stability across seeds is 1 by construction.")
     return dataclasses.replace(explainer, seed=seed)
+
+
+def _per_seed(predictor: Any, inputs: Any, explainer: Method, seeds: Iterable[int],
+              targets: Sequence[int | None] | int | None) -> list[list[Explanation]]:
+    """The inputs explained once per seed; every seed explains the class the first one chose."""
+    runs: list[list[Explanation]] = []
+    for seed in seeds:
+        runs.append(explain_batch(predictor, inputs, dataclasses.replace(explainer, seed=seed), targets))
+        targets = [e.target for e in runs[0]]
+    return runs
 
 
 def seed_bootstrap(
@@ -165,16 +172,10 @@ def seed_bootstrap(
         raise ValueError(f"seed_bootstrap needs at least one other seed, got n_seeds={n_seeds}.")
     if not 0 < agree <= 1:
         raise ValueError(f"agree is a share of the top-k, in (0, 1]; got {agree}.")
-    predictor = as_predictor(model)
     base_seed = params.pop("seed", None)
-    reference_method = _seeded(method, 0, params)
-    if base_seed is not None:
-        reference_method = dataclasses.replace(reference_method, seed=int(base_seed))
-    reference = explain_batch(predictor, inputs, reference_method, targets)
-    own = int(reference_method.seed)  # type: ignore[attr-defined]  # _seeded checked it has one
-    chosen = [e.target for e in reference]
-    overlaps = np.array([[topk_agreement(r, e, k) for r, e in
-                          zip(reference, explain_batch(predictor, inputs, dataclasses.replace(reference_method, seed=s), chosen))]
-                         for s in range(own + 1, own + 1 + n_seeds)])  # (n_seeds, n_inputs)
+    explainer = _seeded(method, 0, params)
+    own = int(explainer.seed if base_seed is None else base_seed)  # type: ignore[attr-defined]  # _seeded checked it has one
+    reference, *others = _per_seed(as_predictor(model), inputs, explainer, range(own, own + 1 + n_seeds), targets)
+    overlaps = np.array([[topk_agreement(r, e, k) for r, e in zip(reference, run)] for run in others])  # (n_seeds, n_inputs)
     return [{"stable_seeds": float(np.sum(column >= agree - 1e-12)), "n_seeds": float(n_seeds),
              "topk_overlap_mean": float(column.mean())} for column in overlaps.T]

@@ -17,12 +17,11 @@ live in :mod:`explain.report.content`, :mod:`explain.report.assemble`,
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..explanation import Explanation
-from ..paths import check_writable_file
+from ..paths import atomic_write, check_writable_file
 from .assemble import DEFAULT_TITLE, Progress, assemble  # noqa: F401  (re-exported: callers use report.X)
 from .content import MethodView, Picture, Report, Section, Table  # noqa: F401
 from .provenance import input_digest  # noqa: F401
@@ -48,7 +47,7 @@ def write_report(
     kind = check_output(target, format)
     report = assemble(explanations, **options)
     payload = to_pdf(report) if kind == "pdf" else to_html(report).encode("utf-8")
-    _atomic_write(target, payload)
+    atomic_write(target, payload)
     return target
 
 
@@ -103,20 +102,6 @@ def _format_of(path: Path, format: str | None) -> str:
         raise ValueError(f"The format is {kind} but {path.name} ends in .{suffix}: name the file "
                          f"{path.with_suffix('.' + kind).name}, or leave the format out to write {suffix}.")
     return kind
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["DEFAULT_TITLE", "FORMATS", "Report", "assemble", "build_html", "build_pdf", "check_output", "input_digest", "to_html",
