@@ -6,6 +6,7 @@ navigation.  One test runs the real ``app.py`` entry point.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +294,8 @@ def test_explains_a_test_image_with_gradcam_and_lime_side_by_side(env: dict[str,
     assert len(app.image) == 3  # the test digit and two heatmaps
     downloads = {b.label: b.proto.url for b in app.download_button}
     assert downloads["JSON"].endswith(".json") and downloads["PNG"].endswith(".png")
-    agreement = app.dataframe[0].value
+    assert len(badges_of(app)) == 2 and [e.label for e in app.expander].count("The badge's numbers") == 2
+    agreement = next(d.value for d in app.dataframe if "and method" in d.value.columns)
     assert list(agreement[["method", "and method"]].iloc[0]) == ["gradcam", "lime_image"]
     assert agreement["in words"].iloc[0] == explain_page.agreement_words(agreement["rank correlation"].iloc[0])
 
@@ -317,6 +319,39 @@ def test_every_method_has_a_panel(env: dict[str, Path], model: str) -> None:
         if modality == "imdb":
             assert len(app.html) == 1, method  # highlighted tokens
         assert {b.label for b in app.download_button} >= {"JSON", "PNG"}, method
+        assert len(badges_of(app)) == 1, method  # the faithfulness badge follows the picture unasked
+
+
+def badges_of(app: AppTest) -> list[str]:
+    """The words of each faithfulness badge on the page (st.badge renders as ':colour-badge[:icon: words]')."""
+    found = [re.fullmatch(r":(\w+)-badge\[:material/\w+: (.+)\]", m.value) for m in app.markdown]
+    return [f.group(2) for f in found if f is not None and f.group(1) == explain_page.BADGE_LOOKS[_level(f.group(2))][0]]
+
+
+def _level(words: str) -> str:
+    return next(level for level in explain_page.BADGE_LOOKS if words.split(",")[0] in
+                {level, level.replace("edges", "token rarity"), level.replace("edges", "feature deviation")})
+
+
+def test_a_large_images_badge_waits_for_a_click_and_matches_the_library(env: dict[str, Path],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from explain import metrics
+
+    monkeypatch.setattr(state, "AUTO_BADGE_PIXELS", 0)  # every image counts as large
+    app = run_page("explain", reference_model="mnist_cnn")
+    no_trouble(app)
+    assert badges_of(app) == []
+    buttons = [b for b in app.button if b.label == "Faithfulness badge"]
+    assert len(buttons) == 2  # one per method panel
+    buttons[0].click().run()
+    no_trouble(app)
+    shown = badges_of(app)
+    assert len(shown) == 1
+    numbers = next(d.value for d in app.dataframe if "metric" in d.value.columns)
+    assert list(numbers["metric"]) == ["deletion", "road_morf", "road_lerf"] and list(numbers["votes"]) == [True, True, False]
+    reference = models.load("mnist_cnn", env["models"])
+    expected = metrics.badge(reference, [explain.explain(reference, reference.test_split(limit=1)[0][0], "gradcam")])[0]
+    assert shown[0] == expected.words and numbers["AUC"].iloc[0] == pytest.approx(expected.metrics[0].auc)
 
 
 def test_reselecting_an_input_does_not_recompute(env: dict[str, Path], calls: Calls) -> None:

@@ -136,6 +136,39 @@ def test_html_shows_the_scores_the_report_computed(image_case) -> None:
         assert rows[method][3] == fmt(scored.scores["deletion_gain"])
 
 
+def test_html_shows_each_badge_in_words_with_its_numbers_one_click_away(image_case) -> None:
+    """The report computes the badge it lacked; the words match explain.metrics.badge and the details its figures."""
+    soup = soup_of(image_case["html"])
+    first = soup.select("section.input")[0]
+    table = next(f for f in first.select("figure.table") if f.figcaption.get_text() == "Faithfulness")
+    assert [th.get_text() for th in table.thead.find_all("th")][4] == "badge"
+    rows = {tr.find_all("td")[0].get_text(): [td.get_text() for td in tr.find_all("td")] for tr in table.tbody.find_all("tr")}
+    mine = [e for e in image_case["grad"] + image_case["lime"] if np.array_equal(e.data, image_case["x"][0])]
+    expected = {e.method: b for e, b in zip(mine, metrics.badge(image_case["model"], mine))}
+    assert {m: r[4] for m, r in rows.items()} == {m: b.words for m, b in expected.items()}
+    details = first.select_one("details.badge-details")
+    assert details.summary.get_text() == "The badge's numbers"
+    cells = [[td.get_text() for td in tr.find_all("td")] for tr in details.tbody.find_all("tr")]
+    gradcam = {r[1]: r for r in cells if r[0] == "gradcam"}
+    assert set(gradcam) == {"deletion", "road_morf", "road_lerf"} and gradcam["road_lerf"][2] == "shown only"
+    figures = {m.metric: m for m in expected["gradcam"].metrics}
+    assert gradcam["deletion"][3] == fmt(figures["deletion"].auc)
+    assert gradcam["road_morf"][4] == f"{fmt(figures['road_morf'].random_min)} .. {fmt(figures['road_morf'].random_max)}"
+    howto = dict(zip((dt.get_text() for dt in soup.select("#how-to-read dt")), (dd.get_text() for dd in soup.select("#how-to-read dd"))))
+    assert howto["The faithfulness badge"] == expected["gradcam"].how_to_read()
+
+
+def test_badge_can_be_left_out_and_is_not_recomputed_when_attached(image_case, monkeypatch: pytest.MonkeyPatch) -> None:
+    from explain.evaluation import scoring
+
+    plain = soup_of(report.build_html(image_case["grad"], model=image_case["model"], badge=False))
+    assert "The badge's numbers" not in plain.get_text() and "better than random?" in plain.get_text()
+    badged = metrics.score_explanations(image_case["model"], image_case["grad"], metrics=["deletion", "badge"])
+    monkeypatch.setattr(scoring, "badge_scores", lambda *a, **k: pytest.fail("an attached badge was recomputed"))
+    html = report.build_html(badged, model=image_case["model"])
+    assert metrics.badge(image_case["model"], image_case["grad"])[0].words in html
+
+
 def test_html_agreement_table_matches_metrics_agreement(image_case) -> None:
     soup = soup_of(image_case["html"])
     table = next(f for f in soup.select("section.input")[1].select("figure.table")
@@ -228,6 +261,9 @@ def test_pdf_holds_titles_methods_scores_and_provenance(image_case) -> None:
         assert fmt(scored.scores["deletion_auc"]) in compact
     assert image_case["grad"][0].meta["model"]["fingerprint"] in compact.replace(" ", "")
     assert "num_samples=60" in compact
+    assert "The badge's numbers" in compact and "The faithfulness badge" in compact  # on paper: a table, not a click
+    words = metrics.badge(image_case["model"], image_case["grad"][:1])[0].words
+    assert flat(words) in flat(text)
 
 
 def test_pdf_embeds_one_image_per_figure(image_case) -> None:
@@ -377,7 +413,7 @@ def test_cli_report_on_a_users_tabular_model(tmp_path: Path, user_models, capsys
     assert "income" in soup.select_one("section.input").get_text()  # feature names from the CSV header
     assert {td.get_text() for td in soup.select("section.input .card table tbody tr td:first-child")} >= {"low", "mid", "high"}
     assert "rows.csv, indices 1,4" in soup.select_one("#provenance").get_text()
-    assert "better than random" in soup.get_text()  # scored by default
+    assert "better than random" in soup.get_text() and "The badge's numbers" in soup.get_text()  # scored by default
 
 
 def test_cli_report_on_a_users_text_model_as_pdf(tmp_path: Path, user_models, capsys: pytest.CaptureFixture) -> None:
@@ -436,9 +472,10 @@ def test_cli_report_on_a_reference_model(tmp_path: Path, tiny_data_dir: Path, ca
     assert main(["--models-dir", models_dir, "train", "mnist_dense", "--epochs", "1", "--data-dir", str(tiny_data_dir)]) == 0
     out = tmp_path / "digits.pdf"
     assert main(["--models-dir", models_dir, "report", "--model", "mnist_dense", "--indices", "3,7",
-                 "--methods", "lime_image", "--data-dir", str(tiny_data_dir), "-o", str(out)]) == 0
+                 "--methods", "lime_image", "--data-dir", str(tiny_data_dir), "--no-badge", "-o", str(out)]) == 0
     text, _ = pdf_text(out.read_bytes())
     compact = flat(text)
+    assert "Faithfulness" in text and "The badge's numbers" not in compact
     assert "true label 3" in compact and "true label 7" in compact  # write_mnist labels are i % 10
     assert "Model card" in text and "mnist" in text and "training seed" in compact
     assert "mnist test split, indices 3,7" in compact

@@ -31,6 +31,25 @@ def test_the_thread_starts_once_and_a_failing_warm_up_stays_quiet(monkeypatch: p
     assert calls == [["exact_shap"]] and not first.is_alive()
 
 
+def test_the_warm_up_waits_while_a_users_request_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import explain
+
+    done: list[dict[str, float]] = []
+    predictor, x = warmup._stand_ins()[2]
+    with warmup.request_running():
+        thread = threading.Thread(target=lambda: done.append(warmup.warm_up(["occlusion"])))
+        thread.start()
+        thread.join(timeout=2.0)
+        assert thread.is_alive() and not done  # held back at its first step while the request runs
+        explain.explain(predictor, x, "occlusion")  # a nested request (the pipeline marks its own) changes nothing
+        assert thread.is_alive()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and {"(import keras)", "occlusion/tabular"} <= set(done[0])
+    warmup.warm_up(["occlusion"])  # its own requests do not make it wait for itself (this would hang otherwise)
+
+
 @pytest.mark.parametrize("value, enabled", [("0", False), ("off", False), ("1", True), ("", True)])
 def test_the_setting_turns_it_off(monkeypatch: pytest.MonkeyPatch, value: str, enabled: bool) -> None:
     monkeypatch.setenv(settings.WARM_UP_ENV, value)

@@ -126,7 +126,9 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument("-o", "--output", required=True, help="the report file, .html or .pdf")
     report.add_argument("--title", help="the report's title")
     report.add_argument("--data-dir", help="folder with offline data copies (default: $EXPLAIN_DATA_DIR)")
-    report.add_argument("--no-scores", action="store_true", help="skip the faithfulness (deletion) scores")
+    report.add_argument("--no-scores", action="store_true", help="skip the faithfulness scores (deletion and the badge)")
+    report.add_argument("--no-badge", action="store_true",
+                        help="skip the faithfulness badge (ROAD and an input-only baseline; seconds per large image)")
     report.add_argument("--store", nargs="?", const=True, metavar="PATH",
                         help="reuse explanations from the explanation store and save new ones (default store, or PATH)")
 
@@ -154,7 +156,8 @@ def _report(args: argparse.Namespace) -> int:
                                               store=args.store)
     title = args.title or f"{predictor.name}: {', '.join(methods)}"
     path = report.write_report(args.output, explanations, format=kind, model=predictor, card=loaded.card,
-                               true_labels=labels, inputs_source=f"{loaded.source}, indices {compact(rows)}", title=title, score=not args.no_scores, progress=_progress)
+                               true_labels=labels, inputs_source=f"{loaded.source}, indices {compact(rows)}", title=title, score=not args.no_scores, badge=not args.no_badge,
+                               progress=_progress)
     _progress(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB)")
     return 0
 

@@ -215,6 +215,30 @@ def is_explained(subject: Subject, x: Any, method: str, params: dict[str, Any], 
     return _request(subject, x, method, params, target) in st.session_state.get("explained", set())
 
 
+AUTO_BADGE_PIXELS = 96 * 96  # larger images wait for a click: ROAD's imputation took ~15 s for one 224 x 224 image
+
+
+def badge_is_quick(e: Explanation) -> bool:
+    """Whether the badge can follow the picture unasked (text and rows always; images up to AUTO_BADGE_PIXELS)."""
+    return e.modality != "image" or int(np.prod(np.shape(e.attributions)[:2])) <= AUTO_BADGE_PIXELS
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _badge(subject_key: str, explanation_key: str, _predictor: Predictor, _explanation: Explanation) -> Any:
+    from explain import warmup
+    from explain.metrics import badge
+
+    with warmup.request_running():
+        return badge(_predictor, [_explanation])[0]
+
+
+def badge(subject: Subject, e: Explanation) -> Any:
+    """The explanation's faithfulness badge (:class:`explain.metrics.Badge`): the one it carries, else computed once."""
+    from explain.evaluation.badge import badge_of
+
+    return badge_of(e) or _badge(subject.key, content_key(e.to_json()), subject.predictor, e)
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _png(explanation_key: str, kind: str, _explanation: Explanation) -> bytes:
     from explain import render

@@ -104,6 +104,13 @@ class Badge:
     def how_to_read(self) -> str:
         return HOW_TO_READ.format(baseline=self.baseline)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """Each metric's figures, the numbers behind the words (a table one click away); voting metrics first."""
+        ordered = sorted(self.metrics, key=lambda m: m.metric not in VERDICT_METRICS)
+        return [{"metric": m.metric, "votes": m.metric in VERDICT_METRICS, "AUC": m.auc, "random min": m.random_min,
+                 "random max": m.random_max, f"{self.baseline} AUC": m.baseline_auc,
+                 "level": m.level.replace("edges", self.baseline), "why": m.reason} for m in ordered]
+
 
 def level_of(words: str, modality: str = "image") -> str:
     """The level named by ``words``: one of :data:`LEVELS`, an alias, or a verdict with the modality's baseline name."""
@@ -146,7 +153,7 @@ def badge_scores(
         raise ValueError(f"The badge compares with random orders: n_random must be at least 2, got {n_random}.")
     if not explanations:
         return []
-    references = [baseline_explanation(e, predictor.background) for e in explanations]
+    references = [baseline_explanation(e, lambda: predictor.background) for e in explanations]
     if deletion_curves is None:
         deletion_curves = [c["deletion"] for c in curves(predictor, explanations, kinds=("deletion",), n_random=n_random,
                                                          seed=seed, baseline=baseline, steps=steps)]
@@ -176,6 +183,12 @@ def badge_scores(
 def with_stability(scores: dict[str, float], stable_seeds: int, n_seeds: int, k: int) -> dict[str, float]:
     """Badge figures with a seed bootstrap's outcome added (see :func:`explain.evaluation.sanity.seed_bootstrap`)."""
     return {**scores, "badge_stable_seeds": float(stable_seeds), "badge_n_seeds": float(n_seeds), "badge_top_k": float(k)}
+
+
+def badge_of(explanation: Explanation) -> Badge | None:
+    """The badge an explanation carries in its scores, or None when it was not computed."""
+    scores = explanation.scores
+    return from_scores(explanation.modality, scores) if "badge_level" in scores else None
 
 
 def from_scores(modality: str, scores: Mapping[str, Any]) -> Badge:

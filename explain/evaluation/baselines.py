@@ -61,7 +61,9 @@ def _rarity(tokens: list[str]) -> np.ndarray:
 
 
 def _deviation(row: np.ndarray, background: Any) -> np.ndarray:
-    """``|x - mean| / std`` per feature over the background rows (0 for a constant feature)."""
+    """``|x - mean| / std`` per feature over the background rows (0 for a constant feature).  ``background`` may be
+    a function returning them, so images and texts never load reference rows they do not need."""
+    background = background() if callable(background) else background
     if background is None or not len(background):
         raise ValueError("The feature-deviation baseline compares a row with the background data: build the predictor "
                          "with background=... (e.g. 100 training rows).")

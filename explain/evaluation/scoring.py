@@ -44,14 +44,15 @@ def score_explanations(
         scores: dict[str, float] = dict(badge)
         for curve in found.values():
             scores.update(curve.summary())
-        if "additivity" in wanted and (metrics is not None or _promises_additivity(explanation)):
+        if "additivity" in wanted and (metrics is not None or promises_additivity(explanation)):
             scores.update(additivity(predictor, explanation))
         scored.append(explanation.with_scores(**scores))
     return scored
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def _promises_additivity(explanation: Explanation) -> bool:
+def promises_additivity(explanation: Explanation) -> bool:
+    """Whether the method promises that attributions add up to the output (SHAP) and there is a base value."""
     if explanation.base_value is None or explanation.method not in registry.names():
         return False
     return registry.get(explanation.method).additive

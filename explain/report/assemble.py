@@ -46,6 +46,7 @@ def assemble(
     true_labels: Sequence[Any] | None = None,
     inputs_source: str | None = None,
     score: bool = True,
+    badge: bool = True,
     progress: Progress | None = None,
 ) -> Report:
     """Everything a report shows, computed and rendered once.
@@ -53,7 +54,8 @@ def assemble(
     ``explanations`` are grouped by input (same model, same data: one section
     each, in order of first appearance).  ``model`` (a Keras model, reference
     model or :class:`~explain.Predictor`) is used to score explanations that have
-    no faithfulness scores yet (``score=False`` skips that) and for class names;
+    no faithfulness scores yet (``score=False`` skips that) and to add the faithfulness badge where it is
+    missing (``badge=False`` skips that: ROAD on a 224 x 224 image takes seconds per explanation), and for class names;
     a reference model also brings its ``card``.  ``true_labels`` gives one label
     per input section; ``audit`` is an audit DataFrame or ``(DataFrame, summary)``;
     ``comparison`` (from :func:`explain.compare`) brings its explanations to the appendix.
@@ -69,7 +71,7 @@ def assemble(
     say = progress or (lambda message: None)
     scored_here = 0
     if items and model is not None and score:
-        items, scored_here = _scored(model, items, say)
+        items, scored_here = _scored(model, items, say, badge)
     groups = _group(items)
     labels = _check_true_labels(true_labels, len(groups))
     class_names, output_name = _class_names(model, card), (card or {}).get("target_name")
@@ -80,7 +82,8 @@ def assemble(
     appendix_items, appendix_groups = _appendix(items, groups, comparison if compared is not None else None)
     modalities = list(dict.fromkeys(e.modality for e in (items or appendix_items)))
     how_to_read = _how_to_read(modalities, scored=any(e.scores for e in items),
-                               compared=any(s.agreement is not None for s in sections))
+                               compared=any(s.agreement is not None for s in sections),
+                               badged=[e.modality for e in items if "badge_level" in e.scores])
     how_to_read += (("Comparing two models", HOW_TO_READ_COMPARISON),) if compared is not None else ()
     return Report(
         title=title.strip(),
@@ -155,19 +158,22 @@ def _class_names(model: Any, card: Mapping[str, Any] | None) -> Sequence[str] | 
     return (card or {}).get("class_names") or None
 
 
-def _scored(model: Any, items: list[Explanation], say: Progress) -> tuple[list[Explanation], int]:
-    """Fill in faithfulness scores where missing, one batched call per method; also says how many."""
-    from ..evaluation.scoring import score_explanations
+def _scored(model: Any, items: list[Explanation], say: Progress, badge: bool) -> tuple[list[Explanation], int]:
+    """Fill in what is missing, one batched call per method: the deletion scores (and additivity where the method
+    promises it) of unscored explanations, and the faithfulness badge of those without one; also says how many."""
+    from ..evaluation.scoring import promises_additivity, score_explanations
 
-    missing = [i for i, e in enumerate(items) if not e.scores]
-    by_method: dict[str, list[int]] = {}
-    for i in missing:
-        by_method.setdefault(items[i].method, []).append(i)
-    for method, indices in by_method.items():
-        say(f"scoring {len(indices)} {method} explanations (deletion test)")
-        for i, scored in zip(indices, score_explanations(model, [items[i] for i in indices])):
-            items[i] = scored
-    return items, len(missing)
+    todo: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for i, e in enumerate(items):
+        wanted = () if e.scores else ("deletion",) + (("additivity",) if promises_additivity(e) else ())
+        wanted += ("badge",) if badge and "badge_level" not in e.scores else ()
+        if wanted:
+            todo.setdefault((e.method, wanted), []).append(i)
+    for (method, wanted), indices in todo.items():
+        say(f"scoring {len(indices)} {method} explanations ({', '.join(wanted)})")
+        for i, scored in zip(indices, score_explanations(model, [items[i] for i in indices], metrics=list(wanted))):
+            items[i] = items[i].with_scores(**scored.scores)
+    return items, sum(len(indices) for indices in todo.values())
 
 
 def _group(items: list[Explanation]) -> list[list[Explanation]]:
@@ -234,8 +240,13 @@ def _intro(items: list[Explanation], groups: list, has_audit: bool, source: str 
     return " ".join(parts)
 
 
-def _how_to_read(modalities: Sequence[str], *, scored: bool, compared: bool) -> tuple[tuple[str, str], ...]:
+def _how_to_read(modalities: Sequence[str], *, scored: bool, compared: bool,
+                 badged: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
+    from ..evaluation.badge import HOW_TO_READ as HOW_TO_READ_BADGE, BASELINE_NAMES
+
     texts = [(f"{m.capitalize()} explanations", render.HOW_TO_READ[m]) for m in modalities if m in render.HOW_TO_READ]
     texts += [("Faithfulness scores", HOW_TO_READ_SCORES)] if scored else []
+    baselines = " / ".join(dict.fromkeys(BASELINE_NAMES[m] for m in badged))
+    texts += [("The faithfulness badge", HOW_TO_READ_BADGE.format(baseline=baselines))] if badged else []
     texts += [("Agreement between methods", HOW_TO_READ_AGREEMENT)] if compared else []
     return tuple(texts)

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import render
+from ..evaluation.badge import LEVELS, badge_of
 from ..explanation import Explanation
 from ..formatting import number
 
@@ -67,6 +68,7 @@ class Section:
     methods: tuple[MethodView, ...]
     faithfulness: Table | None
     agreement: Table | None
+    badge_details: Table | None = None  # the numbers behind each badge: one click away in HTML, a table in PDF
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def input_section(index: int, group: list[Explanation], true_label: Any, class_n
         methods=tuple(_method_view(e, number) for e in group),
         faithfulness=_faithfulness_table(group),
         agreement=_agreement_table(group),
+        badge_details=_badge_details(group),
     )
 
 
@@ -190,19 +193,43 @@ _SCORE_COLUMNS = ("method", "deletion AUC", "random-order AUC", "gain over rando
 
 
 def _faithfulness_table(group: list[Explanation]) -> Table | None:
+    """Per method: the deletion figures, and the badge in words where it was computed (else deletion's verdict)."""
     if not any(e.scores for e in group):
         return None
     additive = any("additivity_error" in e.scores for e in group)
+    badges = [badge_of(e) for e in group]
+    badged = any(b is not None for b in badges)
     rows = []
-    for e in group:
+    for e, b in zip(group, badges):
         s = e.scores
-        row = (e.method, fmt(s.get("deletion_auc")), _random_auc(s), fmt(s.get("deletion_gain")), _better(s))
+        verdict = (b.words if b is not None else "not computed") if badged else _better(s)
+        row = (e.method, fmt(s.get("deletion_auc")), _random_auc(s), fmt(s.get("deletion_gain")), verdict)
         rows.append(row + ((fmt(s.get("additivity_error")),) if additive else ()))
-    columns = _SCORE_COLUMNS + (("additivity error",) if additive else ())
+    columns = _SCORE_COLUMNS[:-1] + ("badge" if badged else _SCORE_COLUMNS[-1],) + (("additivity error",) if additive else ())
     note = "Lower deletion AUC than the random order (positive gain) is better."
+    if badged:
+        note += " The badge asks more: see 'The faithfulness badge' under How to read, and the numbers below."
     if additive:
         note += " Additivity error: |sum of attributions + base value - model output|, 0 for exact SHAP values."
     return Table(columns, tuple(rows), title="Faithfulness", note=note)
+
+
+_BADGE_COLUMNS = ("method", "metric", "votes", "AUC", "random orders", "baseline AUC", "level", "why")
+
+
+def _badge_details(group: list[Explanation]) -> Table | None:
+    """Each badge's figures per metric: what the words in the faithfulness table rest on."""
+    rows = []
+    for e in group:
+        b = badge_of(e)
+        for r in b.rows() if b is not None else ():
+            rows.append((e.method, r["metric"], "yes" if r["votes"] else "shown only", fmt(r["AUC"]),
+                         f"{fmt(r['random min'])} .. {fmt(r['random max'])}", f"{fmt(r[b.baseline + ' AUC'])} ({b.baseline})",
+                         r["level"], r["why"]))
+    if not rows:
+        return None
+    return Table(_BADGE_COLUMNS, tuple(rows), title="The badge's numbers",
+                 note="Deletion and ROAD MoRF: lower AUC is better; ROAD LeRF: higher is better, shown but not voting.")
 
 
 def _random_auc(scores: Mapping[str, Any]) -> str:
@@ -238,7 +265,7 @@ def _agreement_table(group: list[Explanation]) -> Table | None:
 
 
 def overview_table(items: list[Explanation]) -> Table:
-    """Per method, over all inputs: how often the explanation beats random order, and its cost."""
+    """Per method, over all inputs: how often the explanation beats random order, its badges, and its cost."""
     by_method: dict[str, list[Explanation]] = {}
     for e in items:
         by_method.setdefault(e.method, []).append(e)
@@ -248,9 +275,19 @@ def overview_table(items: list[Explanation]) -> Table:
         seconds = [e.meta["seconds"] for e in group if isinstance(e.meta.get("seconds"), (int, float))]
         better = sum(_better(e.scores) == "yes" for e in group)
         rows.append((method, str(len(group)), fmt(_mean(gains)), f"{better} of {len(gains)}" if gains else "not scored",
-                     fmt(_mean(seconds))))
-    columns = ("method", "inputs", "mean gain over random", "better than random", "seconds per input")
+                     _badge_counts(group), fmt(_mean(seconds))))
+    columns = ("method", "inputs", "mean gain over random", "better than random", "badges", "seconds per input")
     return Table(columns, tuple(rows), title="Each method over all inputs")
+
+
+def _badge_counts(group: list[Explanation]) -> str:
+    """e.g. "3 beats random and edges, 1 inconclusive", best level first."""
+    badges = [b for b in map(badge_of, group) if b is not None]
+    if not badges:
+        return "not computed"
+    counts = {level: sum(b.level == level for b in badges) for level in reversed(LEVELS)}
+    words = {b.level: b.verdict for b in badges}
+    return ", ".join(f"{n} {words[level]}" for level, n in counts.items() if n)
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -120,7 +120,7 @@ def _section(section: "Section") -> list[Any]:
     per_row = 3 if section.modality == "image" else 2
     for start in range(0, len(figures), per_row):
         parts.append(_row(figures[start:start + per_row], [WIDTH / per_row] * per_row))
-    parts += [_table(t) for t in (section.faithfulness, section.agreement) if t is not None]
+    parts += [_table(t) for t in (section.faithfulness, section.badge_details, section.agreement) if t is not None]
     return parts
 
 

@@ -74,7 +74,10 @@ def _scoring_text(items: list[Explanation], scored_here: int) -> str:
     return (f"deletion AUC against random removal orders ({where}), with explain.metrics.score_explanations' defaults "
             "unless the explanations were scored otherwise: 20 steps for images and texts, every feature for tabular "
             "rows, 5 seeded random orders (seed 0); removed pixels set to 0, tokens masked, features set to the "
-            "background mean.")
+            "background mean." + (" Badge: deletion and ROAD most-relevant-first vote (ROAD least-relevant-first is "
+            "shown), each against the same 5 random orders and an input-only map (explain.evaluation.baselines); "
+            "ROAD removes at 10-90 % by noisy linear imputation (images) or the conditional mean (rows)."
+            if any("badge_level" in e.scores for e in items) else ""))
 
 
 def _versions_table(items: list[Explanation], card: Mapping[str, Any] | None) -> Table:

@@ -164,6 +164,7 @@ def _panel(subject: Subject, method: str, result: Explanation | str) -> None:
     else:  # an image heatmap: its caption says what it explains (the picture itself has no title)
         st.image(figure_png, caption=render.caption(result), width="stretch")
     _scores(result)
+    _badge(subject, result)
     name = f"{subject.title.removesuffix('.keras')}-{method}-{state.content_key(result.to_json())[:8]}"
     left, right = st.columns(2)
     left.download_button("JSON", result.to_json(), f"{name}.json", "application/json", on_click="ignore",
@@ -188,10 +189,35 @@ def _scores(e: Explanation) -> None:
     if additive:
         columns[2].metric("Additivity error", f"{s['additivity_error']:.2g}",
                           help="|sum of attributions + base value − model output|: near 0 for exact SHAP values.")
-    if "deletion_gain" in s:
-        verdict = "better than" if s["deletion_gain"] > 0 else "no better than"
-        st.caption(f"Faithfulness: {verdict} a random order (deletion AUC {number(s['deletion_auc'])} vs "
-                   f"{number(s['deletion_random_auc'])} for random orders).")
+
+
+BADGE_LOOKS = {  # level -> (colour, icon) of st.badge, worst first as explain.metrics.LEVELS
+    "no better than random": ("red", ":material/error:"), "inconclusive": ("gray", ":material/help:"),
+    "no better than edges": ("orange", ":material/check:"), "beats random and edges": ("green", ":material/verified:")}
+
+
+def _badge(subject: Subject, e: Explanation) -> None:
+    """The faithfulness badge in words, its numbers and how to read it one click away."""
+    asked = f"badge:{subject.key}:{state.content_key(e.to_json())}"
+    if not (state.badge_is_quick(e) or st.session_state.get(asked)):
+        if st.button("Faithfulness badge", key=f"button:{asked}", icon=":material/verified:",
+                     help="ROAD and an input-only baseline besides random orders; several seconds on a large image."):
+            st.session_state[asked] = True
+            st.rerun()
+        return
+    try:
+        with st.spinner("Faithfulness badge…"):
+            b = state.badge(subject, e)
+    except (ValueError, TypeError) as exc:
+        st.caption(f"No faithfulness badge for this explanation: {exc}")
+        return
+    colour, icon = BADGE_LOOKS[b.level]
+    st.badge(b.words, icon=icon, color=colour)
+    with st.expander("The badge's numbers"):
+        st.dataframe(pd.DataFrame(b.rows()), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3g")
+                                    for c in ("AUC", "random min", "random max", f"{b.baseline} AUC")})
+        st.caption(b.how_to_read())
 
 
 def _agreement(explained: list[Explanation]) -> None:
