@@ -398,9 +398,10 @@ def test_jobs_left_running_by_a_dead_process_are_requeued_once_then_failed(tmp_p
 
 
 # ---- batching ---------------------------------------------------------------------------------------
-def test_concurrent_gradient_requests_share_one_engine_call(service) -> None:
+def test_concurrent_gradient_requests_share_one_engine_call(service, monkeypatch: pytest.MonkeyPatch) -> None:
     client, ids = service
     svc = client.app.state.service
+    monkeypatch.setattr(svc.batcher, "window", 0.25)  # the default 5 ms can pass between two requests on a busy machine
     bodies = [ExplainRequest(model=ids["image"], inputs=_images(1, seed=100 + i), method="saliency") for i in range(4)]
     before = (svc.batcher.batches, svc.batcher.batched_requests)
 
