@@ -260,12 +260,7 @@ def _report(subject: Subject, chosen: Chosen, explained: list[Explanation]) -> N
     if not explained:
         return
     st.subheader("Report")
-    try:
-        from explain import report
-    except ImportError:
-        st.info("Explanation reports (HTML and PDF) need `explain.report`, which this installation does not include yet; "
-                "the JSON and PNG downloads above work already.")
-        return
+    from explain import report
     key = "report:" + state.content_key("".join(e.to_json() for e in explained))
     if key not in st.session_state:
         if st.button("Prepare the report (HTML and PDF)", key=f"prepare:{key}"):
