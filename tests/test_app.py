@@ -122,7 +122,7 @@ def test_model_card_of_a_classifier(env: dict[str, Path]) -> None:
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Test accuracy"] == f"{card['metrics']['test']['accuracy']:.2%}"
     assert metrics["Epochs run"] == str(card["training"]["epochs_run"])
-    assert [t.label for t in app.tabs] == ["Training curves", "Confusion matrix", "Architecture", "Training details"]
+    assert [t.label for t in app.tabs] == ["Training curves", "Confusion matrix", "Architecture", "Training details", "Sanity check"]
     assert "Conv2D" in app.code[0].value and "mnist_cnn" in app.code[0].value
     curves = [k for k in card["curves"] if not k.startswith("val_") and k != "learning_rate"]
     assert len(app.get("vega_lite_chart")) == len(curves) + 1  # a chart per curve, and the confusion matrix

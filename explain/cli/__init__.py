@@ -16,6 +16,7 @@ from ..paths import blocking_file, check_writable_file
 from .check import add_check_parser, check
 from .inputs import INPUT_FILES, compact, load_model_and_inputs, parse_indices
 from .compare import add_compare_parser, compare as _compare
+from .sanity import add_sanity_parser, sanity as _sanity
 from .serve import add_serve_parser, serve
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_compare_parser(commands)
     add_check_parser(commands)
+    add_sanity_parser(commands)
     return parser
 
 
@@ -294,6 +296,7 @@ COMMANDS["doctor"] = _doctor
 COMMANDS["serve"] = serve
 COMMANDS["compare"] = _compare
 COMMANDS["check"] = check
+COMMANDS["sanity"] = _sanity
 
 
 def main(argv: Sequence[str] | None = None) -> int:

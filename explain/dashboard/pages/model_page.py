@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import altair as alt
@@ -16,6 +17,8 @@ from .. import state, training
 from ..state import CLASS_NAMES_KEY, REFERENCE, REFERENCE_KEY, SOURCE_KEY, UPLOAD, UPLOAD_KEY, NotReady
 
 TRAINED_MESSAGE = "trained_message"
+SANITY_N = 8  # test inputs per method when computed here: about 1 s for a gradient method, 5-20 s for SHAP or LIME
+SANITY_MESSAGES = "sanity_messages"
 
 
 # ---- the sidebar: which model ------------------------------------------------------------------------
@@ -128,9 +131,9 @@ def _card(subject: state.Subject, card: dict[str, Any]) -> None:
         columns[2].metric("Epochs run", card["training"]["epochs_run"])
     gate = card["gate"]
     st.caption(f"Quality gate `{gate['rule']}` on the test split: **{'passed' if gate['passed'] else 'FAILED'}**.")
-    curves, quality, architecture, details = st.tabs(
+    curves, quality, architecture, details, sanity = st.tabs(
         ["Training curves", "Residuals" if card["task"] == "regression" else "Confusion matrix", "Architecture",
-         "Training details"])
+         "Training details", "Sanity check"])
     with curves:
         _curves(card["curves"])
     with quality:
@@ -144,6 +147,70 @@ def _card(subject: state.Subject, card: dict[str, Any]) -> None:
     with details:
         st.json({key: card[key] for key in ("dataset", "training", "cross_validation", "library_versions", "created")},
                 expanded=False)
+    with sanity:
+        _sanity(subject, card)
+
+
+# ---- the Sanity check tab: stored randomisation checks, computed only on a click ---------------------------
+def _sanity(subject: state.Subject, card: dict[str, Any]) -> None:
+    """One verdict per method from the files beside the card; reading them is all a page load does."""
+    from explain.evaluation import model_sanity
+
+    name, folder = subject.title, state.models_dir()
+    for kind, text in st.session_state.pop(f"{SANITY_MESSAGES}:{name}", []):
+        (st.success if kind == "success" else st.warning)(text)
+    st.caption(f"Model-randomisation check (Adebayo et al., 2018): the same test inputs are explained with this "
+               f"model and with a copy whose learned weights are re-drawn at random. {model_sanity.HOW_TO_READ}")
+    missing = []
+    for method in explain.available(subject.predictor):
+        found = model_sanity.lookup(folder, name, method, model_sha256=card["model_file"]["sha256"])
+        if found.result is None:
+            missing.append(method)
+            if found.exists:
+                st.caption(f"`{method}`: the stored result is not used: {found.reason}.")
+            continue
+        summary = found.result["summary"]
+        mark = {"passes": ":green[passes]", "fails": ":red[fails]"}.get(summary["verdict"], ":gray[inconclusive]")
+        st.markdown(f"**{method}** {mark} ({summary['n']} test inputs): {summary['verdict_text'].split(': ', 1)[1]}")
+        with st.expander(f"{method}: the numbers"):
+            st.json({**{k: v for k, v in summary.items() if k not in ("how_to_read", "verdict_text")},
+                     "seconds": found.result["seconds"], "created": found.result["created"],
+                     "method_params": found.result["params"], "test_rows": found.result["inputs"]["indices"]},
+                    expanded=True)
+    if missing:
+        _sanity_compute(subject, missing)
+
+
+def _sanity_compute(subject: state.Subject, missing: list[str]) -> None:
+    """The button: the chosen missing methods checked on SANITY_N test inputs each, stored, then the page redrawn."""
+    from explain.evaluation import model_sanity
+
+    name = subject.title
+    chosen = st.multiselect("Not checked yet", missing, default=missing, key=f"sanity-methods:{name}")
+    st.caption(f"On {SANITY_N} test inputs a gradient or CAM method takes about a second, SHAP and LIME 5-20 s "
+               f"each (mnist_cnn, two cores). The same check from a terminal: `explain sanity {name}`.")
+    if not st.button(f"Check {len(chosen)} method(s) on {SANITY_N} test inputs each", key=f"sanity:{name}",
+                     disabled=not chosen):
+        return
+    try:
+        pool = state.test_split(subject)[0]
+    except NotReady as exc:
+        st.error(str(exc))
+        return
+    messages, done, started = [], 0, time.perf_counter()
+    with st.status("Running the randomisation check…", expanded=True) as status:
+        for method in chosen:
+            status.update(label=f"Randomisation check: {method}…")
+            try:
+                model_sanity.ensure(state.models_dir(), name, method, SANITY_N, reference=subject.reference, pool=pool)
+                done += 1
+            except (ValueError, TypeError) as exc:
+                messages.append(("warning", f"`{method}` could not be checked: {exc}"))
+        status.update(label="Randomisation check done", state="complete")
+    messages.insert(0, ("success", f"Checked {done} of {len(chosen)} method(s) on {SANITY_N} test inputs in "
+                                   f"{time.perf_counter() - started:.1f} s; the results are stored beside the card."))
+    st.session_state[f"{SANITY_MESSAGES}:{name}"] = messages
+    st.rerun()
 
 
 def _curves(curves: dict[str, list[float]]) -> None:
