@@ -10,6 +10,7 @@ import streamlit as st
 
 from .. import settings, warmup
 
+from . import runtime
 from .pages import compare_page, explain_page, global_page, model_page
 
 PAGES = {  # url path -> (title, icon, page function)
@@ -23,6 +24,7 @@ PAGES = {  # url path -> (title, icon, page function)
 def main() -> None:
     """One run of the app: page setup, the model picker, then the page the person is on."""
     st.set_page_config(page_title="Keras explain", page_icon=":material/manage_search:", layout="wide")
+    runtime.keep_reruns_fast()  # ~0.7 s of garbage collection after every rerun otherwise (see the module)
     if settings.warm_up_enabled():
         warmup.start_warm_up()  # shap's numba compilation and lazy imports, before the first click needs them
     pages = [st.Page(run, title=title, icon=icon, url_path=path, default=path == "models")
