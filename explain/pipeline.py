@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import provenance, registry, warmup
+from . import activity, provenance, registry
 from .adapters import as_predictor
 from .evaluation.scoring import score_explanations
 from .explanation import Explanation
@@ -107,7 +107,7 @@ def run(request: Request, store: Any = None, compute: Compute | None = None) -> 
 def run_with_hits(request: Request, store: Any = None, compute: Compute | None = None,
                   ) -> tuple[list[Explanation], list[bool]]:
     """:func:`run`, also saying which explanations came from the store (read once, not probed beforehand)."""
-    with warmup.request_running():  # the background warm-up waits while a user's request runs
+    with activity.request_running():  # the background warm-up waits while a user's request runs
         return _run_with_hits(request, store, compute or compute_local)
 
 

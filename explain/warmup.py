@@ -13,48 +13,17 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
-from . import registry
+from . import activity, registry
 from .predictor import Predictor
 
 # The smallest budgets each method accepts: the point is to compile and import, not to explain.
 _BUDGETS: dict[str, Any] = {"num_samples": 20, "max_evals": 40, "nsamples": 20, "background_size": 4, "samples": 2, "steps": 4}
 _lock = threading.Lock()
 _started: threading.Thread | None = None
-_running = 0  # users' requests running now; the warm-up waits for 0 between its steps
-_quiet = threading.Condition()
-_warming = threading.local()  # set in the warm-up's own thread, whose requests are not users'
-YIELD_SECONDS = 60.0  # the longest the warm-up waits for quiet before it takes its next step anyway
-
-
-@contextmanager
-def request_running() -> Iterator[None]:
-    """Marks a user's request: the warm-up pauses between steps while one runs, so on two cores the click
-    does not share the CPU with work nobody waits for."""
-    global _running
-    if getattr(_warming, "active", False):
-        yield
-        return
-    with _quiet:
-        _running += 1
-    try:
-        yield
-    finally:
-        with _quiet:
-            _running -= 1
-            _quiet.notify_all()
-
-
-def _wait_for_quiet(timeout: float = YIELD_SECONDS) -> bool:
-    """Block until no request runs (or ``timeout`` passes); True when it is quiet."""
-    with _quiet:
-        return _quiet.wait_for(lambda: _running == 0, timeout)
-
-
 def _stand_ins() -> list[tuple[Predictor, Any]]:
     """(predictor, input) for each modality: plain functions, so nothing is traced or loaded."""
     rng = np.random.default_rng(0)
@@ -87,19 +56,19 @@ def warm_up(methods: list[str] | None = None) -> dict[str, float]:
     import keras  # noqa: F401  - every Keras model's first call needs it (5-15 s); imported here, not during one
 
     spent: dict[str, float] = {"(import keras)": time.perf_counter() - started}
-    _warming.active = True
+    activity.background.active = True
     try:
         for predictor, x in _stand_ins():
             for name in registry.available(predictor):
                 if methods is not None and name not in methods:
                     continue
                 fields = {f.name for f in dataclasses.fields(registry.get(name))}
-                _wait_for_quiet()
+                activity.wait_for_quiet()
                 started = time.perf_counter()
                 explain(predictor, x, name, **{k: v for k, v in _BUDGETS.items() if k in fields})
                 spent[f"{name}/{predictor.modality}"] = time.perf_counter() - started
     finally:
-        _warming.active = False
+        activity.background.active = False
     return spent
 
 

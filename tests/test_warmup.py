@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explain import registry, settings, warmup
+from explain import activity, registry, settings, warmup
 
 
 def test_warm_up_runs_every_model_agnostic_method_for_each_modality_it_explains() -> None:
@@ -38,7 +38,7 @@ def test_the_warm_up_waits_while_a_users_request_runs(monkeypatch: pytest.Monkey
 
     done: list[dict[str, float]] = []
     predictor, x = warmup._stand_ins()[2]
-    with warmup.request_running():
+    with activity.request_running():
         thread = threading.Thread(target=lambda: done.append(warmup.warm_up(["occlusion"])))
         thread.start()
         thread.join(timeout=2.0)

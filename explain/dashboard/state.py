@@ -225,10 +225,10 @@ def badge_is_quick(e: Explanation) -> bool:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _badge(subject_key: str, explanation_key: str, _predictor: Predictor, _explanation: Explanation) -> Any:
-    from explain import warmup
+    from explain import activity
     from explain.metrics import badge
 
-    with warmup.request_running():
+    with activity.request_running():
         return badge(_predictor, [_explanation])[0]
 
 

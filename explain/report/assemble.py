@@ -54,8 +54,8 @@ def assemble(
     ``explanations`` are grouped by input (same model, same data: one section
     each, in order of first appearance).  ``model`` (a Keras model, reference
     model or :class:`~explain.Predictor`) is used to score explanations that have
-    no faithfulness scores yet (``score=False`` skips that) and to add the faithfulness badge where it is
-    missing (``badge=False`` skips that: ROAD on a 224 x 224 image takes seconds per explanation), and for class names;
+    no faithfulness scores yet (``score=False`` skips that), to add missing badges (``badge=False`` skips them:
+    ROAD takes seconds per 224 x 224 image) and for class names;
     a reference model also brings its ``card``.  ``true_labels`` gives one label
     per input section; ``audit`` is an audit DataFrame or ``(DataFrame, summary)``;
     ``comparison`` (from :func:`explain.compare`) brings its explanations to the appendix.
@@ -69,9 +69,7 @@ def assemble(
     audit_tables, audit_pictures = audit_part(audit) if audit is not None else ((), ())  # checked before slow work
     compared = comparison_part(comparison) if comparison is not None else None
     say = progress or (lambda message: None)
-    scored_here = 0
-    if items and model is not None and score:
-        items, scored_here = _scored(model, items, say, badge)
+    items, scored_here = _scored(model, items, say, badge) if items and model is not None and score else (items, 0)
     groups = _group(items)
     labels = _check_true_labels(true_labels, len(groups))
     class_names, output_name = _class_names(model, card), (card or {}).get("target_name")
@@ -81,9 +79,7 @@ def assemble(
         sections.append(input_section(i, group, labels[i], class_names, output_name))
     appendix_items, appendix_groups = _appendix(items, groups, comparison if compared is not None else None)
     modalities = list(dict.fromkeys(e.modality for e in (items or appendix_items)))
-    how_to_read = _how_to_read(modalities, scored=any(e.scores for e in items),
-                               compared=any(s.agreement is not None for s in sections),
-                               badged=[e.modality for e in items if "badge_level" in e.scores])
+    how_to_read = _how_to_read(modalities, items, compared=any(s.agreement is not None for s in sections))
     how_to_read += (("Comparing two models", HOW_TO_READ_COMPARISON),) if compared is not None else ()
     return Report(
         title=title.strip(),
@@ -240,12 +236,12 @@ def _intro(items: list[Explanation], groups: list, has_audit: bool, source: str 
     return " ".join(parts)
 
 
-def _how_to_read(modalities: Sequence[str], *, scored: bool, compared: bool,
-                 badged: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
+def _how_to_read(modalities: Sequence[str], items: list[Explanation], *, compared: bool) -> tuple[tuple[str, str], ...]:
     from ..evaluation.badge import HOW_TO_READ as HOW_TO_READ_BADGE, BASELINE_NAMES
 
+    badged = [e.modality for e in items if "badge_level" in e.scores]
     texts = [(f"{m.capitalize()} explanations", render.HOW_TO_READ[m]) for m in modalities if m in render.HOW_TO_READ]
-    texts += [("Faithfulness scores", HOW_TO_READ_SCORES)] if scored else []
+    texts += [("Faithfulness scores", HOW_TO_READ_SCORES)] if any(e.scores for e in items) else []
     baselines = " / ".join(dict.fromkeys(BASELINE_NAMES[m] for m in badged))
     texts += [("The faithfulness badge", HOW_TO_READ_BADGE.format(baseline=baselines))] if badged else []
     texts += [("Agreement between methods", HOW_TO_READ_AGREEMENT)] if compared else []
