@@ -83,6 +83,27 @@ def test_a_linear_ramp_is_reconstructed_exactly_and_known_pixels_never_change() 
     assert np.array_equal(again, noisy) and not np.array_equal(other, noisy)
 
 
+def test_factorisations_are_reused_across_calls_within_a_bounded_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = ramp()
+    masks = np.random.default_rng(0).random((6,) + image.shape[:2]).reshape(6, -1) < 0.4
+    road_module._factors.clear()
+    road_module._cached_unknowns = 0  # the cache starts empty (and is left empty: see the end)
+    [cold] = impute_images([(image, masks)], noise=0.0)
+    factorised = []
+    monkeypatch.setattr(road_module.spla, "splu", lambda m: factorised.append(m) or pytest.fail("factorised again"))
+    [warm] = impute_images([(image * 2 + 1, masks)], noise=0.0)  # another image, the same masks: no new LU
+    np.testing.assert_allclose(warm, cold * 2 + 1, rtol=1e-5, atol=1e-4)  # the system is linear in the image
+    monkeypatch.undo()
+    road_module._factors.clear()
+    road_module._cached_unknowns = 0  # the cache starts empty (and is left empty: see the end)
+    monkeypatch.setattr(road_module, "FACTOR_CACHE_UNKNOWNS", int(masks.sum(axis=1).max()) + 1)  # room for one
+    impute_images([(image, masks)], noise=0.0)
+    assert road_module._cached_unknowns <= road_module.FACTOR_CACHE_UNKNOWNS and len(road_module._factors) == 1
+    assert road_module._cached_unknowns == sum(n for *_, n in road_module._factors.values())
+    road_module._factors.clear()
+    road_module._cached_unknowns = 0
+
+
 def test_border_weights_are_renormalised_and_everything_removed_gives_the_mean() -> None:
     image = np.full((6, 7), 2.5, dtype=np.float32)
     border = np.zeros((6, 7), dtype=bool)
