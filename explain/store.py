@@ -1,20 +1,28 @@
 """Explanations persisted with their provenance, so the same request is never computed twice.
 
 One embedded SQLite file (``EXPLAIN_STORE``, else ``<models dir>/explanations.sqlite``)
-holds each :class:`~explain.explanation.Explanation` as its own JSON (never a
-pickle) under a :class:`Key`: the model's fingerprint, a hash of the input, the
-requested target, the method and all its parameters (seed included), the
-truncate flag, the requested scores, the reference rows when they shape the
-result, and the versions of the libraries that compute it.  Any change in any of
-these is a different key, so a stored answer is always the answer to *this*
-request.
+holds each :class:`~explain.explanation.Explanation` (never a pickle) under a
+:class:`Key`: the model's fingerprint, a hash of the input, the requested target,
+the method and all its parameters (seed included), the truncate flag, the
+requested scores, the reference rows when they shape the result, and the
+versions of the libraries that compute it.  Any change in any of these is a
+different key, so a stored answer is always the answer to *this* request.
 
 Several processes (dashboard, reports, audits, Dask clients) share one file:
 WAL mode lets readers run beside one writer, a busy timeout makes writers wait
 for each other instead of failing, and every ``put_many`` is one transaction, so
 an interrupted write leaves no partial rows.  The schema version lives in
-``PRAGMA user_version``; older files are migrated in place, newer or foreign
-files are refused untouched.
+``PRAGMA user_version``; older files are migrated in place
+(:mod:`explain.store_migration`), newer or foreign files are refused untouched
+(:mod:`explain.store_schema`).
+
+Schema 2 keeps what rows share once: the fingerprint, parameters, requested
+scores, background hash and library versions, and the shared parts of the
+documents (see :mod:`explain.store_codec`), are rows of the ``provenance`` table
+(content-hashed, ``INSERT OR IGNORE``, checked against their hash when read),
+referenced by id; each row keeps its key (32 bytes), its own columns and its
+packed document.  A schema-1 file that cannot be written (read-only) is read as
+it is, and migrated by the first write.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -29,7 +38,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -37,55 +46,21 @@ from .explanation import Explanation
 from .paths import blocking_file
 from .methods.base import Method
 from .predictor import Predictor
-from . import provenance
+from . import provenance, store_codec, store_migration
 from .provenance import array_hash, canonical_json, input_hash
 from .settings import models_dir
+from .store_schema import (  # noqa: F401  (re-exported: the store's constants and errors are part of its API)
+    COLUMNS, DEFAULT_FILE, PAGE_SIZE, PROVENANCE, SCHEMA_VERSION, STORE_ENV, TABLE, V0_COLUMNS, V1_COLUMNS,
+    V2_COLUMNS, StoreError, StoreWarning, check, content_hash, has_tables, intern, is_read_only, key_param,
+    newer_error, query_sql, stored_key, transaction, user_version,
+)
+from .store_schema import translated as _translated
+from .store_migration import MIGRATIONS  # noqa: F401  (re-exported, as before the split)
 
-STORE_ENV = "EXPLAIN_STORE"
-DEFAULT_FILE = "explanations.sqlite"
-SCHEMA_VERSION = 1
-TABLE = "explanations"
 _LOOKUP_CHUNK = 500  # keys per SELECT ... IN (...), well under SQLite's variable limit
-
-# Columns of the current schema, in order; ``explanation`` (the JSON) is left out of query().
-COLUMNS = ("key", "model", "model_name", "modality", "input_hash", "requested_target", "target", "method",
-           "params", "truncate", "scores", "background", "versions", "seconds", "created", "explanation")
-_CREATE_V1 = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    key TEXT PRIMARY KEY,          -- sha256 of the canonical JSON of the Key fields
-    model TEXT NOT NULL,           -- Predictor.fingerprint
-    model_name TEXT,
-    modality TEXT,
-    input_hash TEXT NOT NULL,
-    requested_target INTEGER,      -- NULL: the predicted class
-    target INTEGER,                -- the class explained (NULL for regression)
-    method TEXT NOT NULL,
-    params TEXT NOT NULL,          -- canonical JSON of Method.params()
-    truncate INTEGER NOT NULL,
-    scores TEXT NOT NULL,          -- canonical JSON of the requested scores
-    background TEXT,               -- hash of the reference rows used, if any
-    versions TEXT NOT NULL,        -- canonical JSON of models.provenance.library_versions()
-    seconds REAL,
-    created TEXT,
-    explanation TEXT NOT NULL      -- Explanation.to_json()
-)"""
-_INDEXES = (f"CREATE INDEX IF NOT EXISTS {TABLE}_method ON {TABLE}(method)",
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_model ON {TABLE}(model)",
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_input ON {TABLE}(input_hash)")
-# Version 0 (the first release) had the key columns only, with the requested target called "target".
-V0_COLUMNS = ("key", "model", "input_hash", "target", "method", "params", "truncate", "scores", "background",
-              "versions", "explanation")
-
+_CACHE_LIMIT = 4096  # provenance entries remembered per store object: a long-lived service must not grow without end
 
 StoreLike = Union["ExplanationStore", str, os.PathLike, bool, None]  # what a store= argument takes
-
-
-class StoreWarning(UserWarning):
-    """Something in the store was skipped (a damaged row); the result is still right."""
-
-
-class StoreError(ValueError):
-    """The store file cannot be used (foreign, corrupt or newer); the message says what to do."""
 
 
 # ---- where the store lives -------------------------------------------------------------------------
@@ -159,7 +134,11 @@ class ExplanationStore:
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 30.0) -> None:
         self.path = store_path(path)
         self._lock = threading.RLock()  # one connection shared by the threads of this process
-        self._conn: sqlite3.Connection | None = _open(self.path, timeout)
+        # Committed provenance rows never change and are never deleted, so both caches stay true (bounded by _CACHE_LIMIT).
+        self._ids: dict[str, int] = {}  # text -> provenance id
+        self._values: dict[int, Any] = {}  # provenance id -> decoded JSON, checked against its hash
+        self._conn: sqlite3.Connection | None
+        self._conn, self._schema = _open(self.path, timeout)
 
     # ---- reading ---------------------------------------------------------------------------
     def get(self, key: Key | str) -> Explanation | None:
@@ -172,12 +151,16 @@ class ExplanationStore:
         digests = list(dict.fromkeys(k.digest if isinstance(k, Key) else k for k in keys))
         found: dict[str, Explanation] = {}
         for start in range(0, len(digests), _LOOKUP_CHUNK):
-            part = digests[start : start + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(part))
-            rows = self._read(f"SELECT key, explanation FROM {TABLE} WHERE key IN ({marks})", part)
-            for digest, text in rows:
+            with self._reading() as (conn, schema):
+                wanted = {key_param(d, schema): d for d in digests[start : start + _LOOKUP_CHUNK]}
+                marks = ",".join("?" * len(wanted))
+                rows = conn.execute(f"SELECT key, explanation FROM {TABLE} WHERE key IN ({marks})", list(wanted)).fetchall()
+            for stored, body in rows:  # decoded outside the snapshot: shared rows are read on their own
+                digest = wanted.get(stored, stored.hex() if isinstance(stored, bytes) else str(stored))
                 try:
-                    found[digest] = Explanation.from_json(text)
+                    found[digest] = self._decode(body)
+                except StoreError:  # the file itself failed (while reading shared rows): say so, as for any read
+                    raise
                 except ValueError as exc:  # a damaged row is a miss: recomputed and replaced, never fatal
                     warnings.warn(f"The explanation store {self.path}: row {digest[:16]} is damaged ({exc}); it is "
                                   "recomputed and replaced.", StoreWarning, stacklevel=2)
@@ -185,7 +168,8 @@ class ExplanationStore:
 
     def __contains__(self, key: Key | str) -> bool:
         digest = key.digest if isinstance(key, Key) else key
-        return bool(self._read(f"SELECT 1 FROM {TABLE} WHERE key = ?", [digest]))
+        with self._reading() as (conn, schema):
+            return conn.execute(f"SELECT 1 FROM {TABLE} WHERE key = ?", [key_param(digest, schema)]).fetchone() is not None
 
     def __len__(self) -> int:
         return int(self._read(f"SELECT COUNT(*) FROM {TABLE}")[0][0])
@@ -198,22 +182,12 @@ class ExplanationStore:
         """
         import pandas as pd
 
-        unknown = set(where) - set(COLUMNS)
+        unknown = set(where) - set(COLUMNS[:-1])
         if unknown:
             raise ValueError(f"Unknown store columns {sorted(unknown)}; columns: {', '.join(COLUMNS[:-1])}.")
-        clauses, values = [], []
-        if method is not None:
-            clauses.append("method = ?")
-            values.append(method)
-        if model is not None:
-            clauses.append("(model = ? OR model_name = ?)")
-            values += [model, model]
-        for column, value in where.items():
-            clauses.append(f"{column} IS ?")
-            values.append(value.item() if isinstance(value, np.generic) else value)
-        columns = ", ".join(COLUMNS[:-1])
-        sql = f"SELECT {columns} FROM {TABLE}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "") + " ORDER BY created, key"
-        frame = pd.DataFrame(self._read(sql, values), columns=list(COLUMNS[:-1]))
+        with self._reading() as (conn, schema):
+            found = conn.execute(*query_sql(schema, method, model, where)).fetchall()
+        frame = pd.DataFrame(found, columns=list(COLUMNS[:-1]))
         frame["truncate"] = frame["truncate"].astype(bool)
         return frame
 
@@ -221,12 +195,23 @@ class ExplanationStore:
     def put_many(self, items: Iterable[tuple[Key, Explanation]]) -> int:
         """Save ``(key, explanation)`` pairs in ONE transaction: all of them, or none if anything fails."""
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = (_row(key, explanation, created) for key, explanation in items)  # serialised inside the transaction
-        marks = ",".join("?" * len(COLUMNS))
+        marks = ",".join("?" * len(V2_COLUMNS))
         with self._lock, _translated(self.path):
             conn = self._connection()
-            with _transaction(conn):
-                cursor = conn.executemany(f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({marks})", rows)
+            if self._schema != SCHEMA_VERSION:  # a store read as it was (read-only when opened): migrate first
+                store_migration.upgrade(conn, self.path)
+                self._schema = SCHEMA_VERSION
+            pending: dict[str, int] = {}  # provenance rows of this transaction: cached only once committed
+            add = functools.partial(intern, conn, self._ids, pending)
+            rows = (_row(key, explanation, created, add) for key, explanation in items)  # serialised inside the transaction
+            with transaction(conn):
+                version = user_version(conn)  # under the write lock: never write schema-2 rows into a newer layout
+                if version > SCHEMA_VERSION:
+                    raise newer_error(self.path, version)
+                cursor = conn.executemany(f"INSERT OR REPLACE INTO {TABLE} ({', '.join(V2_COLUMNS)}) VALUES ({marks})", rows)
+            self._ids.update(pending)
+            if len(self._ids) > _CACHE_LIMIT:
+                self._ids.clear()
         return cursor.rowcount
 
     # ---- lifetime --------------------------------------------------------------------------
@@ -251,51 +236,64 @@ class ExplanationStore:
         return self._conn
 
     def _read(self, sql: str, values: Sequence[Any] = ()) -> list[tuple]:
+        with self._reading() as (conn, _):
+            return conn.execute(sql, list(values)).fetchall()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """The connection and the layout to read it with, true of the same moment.  A store read as it was
+        (schema 1) may be migrated by another process at any time: there the version check and the reads share
+        one snapshot (a read transaction), or a read begun as schema 1 could meet the new tables and miss."""
         with self._lock, _translated(self.path):
-            return self._connection().execute(sql, list(values)).fetchall()
+            conn = self._connection()
+            if self._schema == SCHEMA_VERSION:
+                yield conn, SCHEMA_VERSION
+                return
+            conn.execute("BEGIN")
+            try:
+                version = user_version(conn)  # the first read: it fixes the snapshot
+                if version > SCHEMA_VERSION:
+                    raise newer_error(self.path, version)
+                if version == SCHEMA_VERSION:
+                    self._schema = SCHEMA_VERSION
+                yield conn, self._schema
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def _decode(self, body: Any) -> Explanation:
+        if isinstance(body, str):  # a document kept as JSON text (schema 1, or a row the migration left as it was)
+            return Explanation.from_json(body)
+        if isinstance(body, bytes):
+            return Explanation.from_dict(store_codec.unpack(body, self._lookup))
+        raise ValueError(f"a {type(body).__name__} where the document belongs")
+
+    def _lookup(self, ident: Any) -> Any:
+        """A provenance row's decoded value, read once per store object (KeyError if it is not there).  It must
+        match its hash: one damaged shared row would otherwise change every row that refers to it, silently."""
+        if type(ident) is not int or not 0 < ident < 1 << 63:
+            raise KeyError(f"{ident!r} is not a provenance id")
+        if ident not in self._values:
+            rows = self._read(f"SELECT hash, value FROM {PROVENANCE} WHERE id = ?", [ident])
+            if not rows:
+                raise KeyError(f"provenance row {ident} is missing")
+            digest, text = rows[0]
+            if not isinstance(text, str) or content_hash(text) != digest:
+                self._ids = {t: i for t, i in self._ids.items() if i != ident}  # so the rewrite repairs it (intern)
+                raise KeyError(f"provenance row {ident} does not match its hash")
+            if len(self._values) >= _CACHE_LIMIT:
+                self._values.clear()
+            self._values[ident] = json.loads(text)
+        return self._values[ident]
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction: committed whole, or rolled back whole on any error (an interrupt included)."""
-    conn.execute("BEGIN IMMEDIATE")  # take the write lock now (waits up to the busy timeout)
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite may have rolled back already (disk full, say)
-            conn.execute("ROLLBACK")
-        raise
-
-
-@contextlib.contextmanager
-def _translated(path: Path) -> Iterator[None]:
-    """SQLite's errors as a StoreError that says what to do."""
-    try:
-        yield
-    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):  # mistakes in the calling code, not the file
-        raise
-    except sqlite3.OperationalError as exc:
-        if "readonly" in str(exc) or "read-only" in str(exc):
-            raise StoreError(f"The explanation store {path} is read-only ({exc}): make the file and its folder "
-                             f"writable, or point {STORE_ENV} (or store=) at a file you can write.") from exc
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            raise StoreError(f"The explanation store {path} failed ({exc}); check the disk and the file's permissions.") from exc
-        raise StoreError(f"The explanation store {path} stayed locked by another process ({exc}); retry, or point "
-                         f"{STORE_ENV} (or store=) at another file.") from exc
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"The explanation store {path} is damaged ({exc}); move it away (explanations are recomputed "
-                         f"into a new one), or point {STORE_ENV} (or store=) at another file.") from exc
-
-
-def _row(key: Key, explanation: Explanation, created: str) -> tuple:
+def _row(key: Key, explanation: Explanation, created: str, add: store_codec.Intern) -> tuple:
+    """One schema-2 row: the shared columns as provenance ids, the document packed."""
     model = explanation.meta.get("model") or {}
-    values = {
-        **dataclasses.asdict(key), "key": key.digest, "truncate": int(key.truncate),
-        "model_name": model.get("model"), "modality": explanation.modality, "target": explanation.target,
-        "seconds": explanation.meta.get("seconds"), "created": created, "explanation": explanation.to_json(),
-    }
-    return tuple(values[c] for c in COLUMNS)
+    return (stored_key(key.digest), add(key.model), model.get("model"), explanation.modality, key.input_hash,
+            key.requested_target, explanation.target, key.method, add(key.params), int(key.truncate),
+            add(key.scores), None if key.background is None else add(key.background), add(key.versions),
+            explanation.meta.get("seconds"), created, store_codec.pack(store_codec.document(explanation), add))
 
 
 @contextlib.contextmanager
@@ -312,7 +310,15 @@ def opened(store: StoreLike) -> Iterator[ExplanationStore]:
         yield owned
 
 
-def _open(path: Path, timeout: float) -> sqlite3.Connection:
+# ---- opening a file ---------------------------------------------------------------------------------------
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    """The one place a store's connection is made (a test opens it read-only here, as SQLite does a file it cannot write)."""
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+def _open(path: Path, timeout: float) -> tuple[sqlite3.Connection, int]:
+    """The connection, and the layout it is read with: the current schema, or 1 for a schema-1 file that
+    could not be migrated because it is read-only (read as it is; a write migrates it first)."""
     if path.is_dir():
         raise StoreError(f"The explanation store path {path} is a folder; pass a file path such as {path / DEFAULT_FILE}.")
     blocking = blocking_file(path)
@@ -321,75 +327,42 @@ def _open(path: Path, timeout: float) -> sqlite3.Connection:
                          f"pass a path inside a folder, or point {STORE_ENV} (or store=) elsewhere.")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn = _connect(path, timeout)
     except sqlite3.Error as exc:
         raise StoreError(f"Cannot open the explanation store {path} ({exc}); check the path and its permissions.") from exc
     try:
-        version = _check(conn, path)  # read-only: a refused file is never modified
+        version = check(conn, path)  # read-only: a refused file is never modified
         with _translated(path):
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            if version != SCHEMA_VERSION:
-                _upgrade(conn)
-            conn.execute("PRAGMA journal_mode = WAL")  # persistent: later connections inherit it
+            if version == 0 and not has_tables(conn):  # a new file: only now can its page size be chosen
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            schema = SCHEMA_VERSION if version == SCHEMA_VERSION else _upgraded(conn, path, version)
+            _use_wal(conn)
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn, schema
 
 
-def _check(conn: sqlite3.Connection, path: Path) -> int:
-    """The file's schema version, after checking (without writing) that it is a store this code can use."""
-    advice = f"move it away, or point {STORE_ENV} (or store=) at another file"
+def _upgraded(conn: sqlite3.Connection, path: Path, version: int) -> int:
+    """Migrate (then compact) an older file; the layout to read it with (1: a read-only schema-1 file, read as it is)."""
     try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not an explanation store or is damaged (SQLite: {exc}); {advice}.") from exc
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} was written by a newer keras-explain (store schema {version}; this version reads up to "
-            f"{SCHEMA_VERSION}). Upgrade keras-explain, or point {STORE_ENV} (or store=) at another file."
-        )
-    expected = set(COLUMNS) if version == SCHEMA_VERSION else set(V0_COLUMNS)
-    if (tables or version) and not expected <= columns:
-        found = f"tables {sorted(tables)}" if TABLE not in tables else f"columns {sorted(columns)}"
-        raise StoreError(f"{path} is an SQLite file but not an explanation store (schema {version}, {found}); {advice}.")
-    return version
+        migrated = store_migration.upgrade(conn, path)
+    except sqlite3.OperationalError as exc:
+        if version != 1 or not is_read_only(exc):
+            raise
+        return 1
+    if migrated:
+        store_migration.compact(conn)
+    return SCHEMA_VERSION
 
 
-def _create(conn: sqlite3.Connection) -> None:
-    conn.execute(_CREATE_V1)
-
-
-def _migrate_v0(conn: sqlite3.Connection) -> None:
-    """v0 -> v1: the requested target gets its own name; the explained target, model name, modality and
-    runtime become queryable columns, backfilled from each row's JSON; indexes for query()."""
-    conn.execute(f"ALTER TABLE {TABLE} RENAME COLUMN target TO requested_target")
-    for column, kind in (("model_name", "TEXT"), ("modality", "TEXT"), ("target", "INTEGER"), ("seconds", "REAL"),
-                         ("created", "TEXT")):
-        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} {kind}")
-    conn.execute(
-        f"UPDATE {TABLE} SET model_name = json_extract(explanation, '$.meta.model.model'), "
-        "modality = json_extract(explanation, '$.modality'), target = json_extract(explanation, '$.target'), "
-        "seconds = json_extract(explanation, '$.meta.seconds')"
-    )
-
-
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_v0}  # from version n to n + 1
-
-
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Create or migrate the schema in one transaction (another process may be doing the same: the
-    write lock serialises them and the second finds the work done)."""
-    with _transaction(conn):
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        empty = not conn.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{TABLE}'").fetchone()
-        if empty:
-            _create(conn)
-        else:
-            for step in range(version, SCHEMA_VERSION):
-                MIGRATIONS[step](conn)
-        for index in _INDEXES:
-            conn.execute(index)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """WAL mode (persistent: later connections inherit it).  A file that cannot be written and is in rollback mode
+    (a copy, a file left so by an interrupted compaction) stays so: reading needs no WAL; the first write says
+    it is read-only."""
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as exc:
+        if not is_read_only(exc):
+            raise
