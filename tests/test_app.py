@@ -333,6 +333,18 @@ def _level(words: str) -> str:
                 {level, level.replace("edges", "token rarity"), level.replace("edges", "feature deviation")})
 
 
+def test_a_failing_badge_is_a_caption_not_a_traceback(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(subject, e):
+        raise RuntimeError("the imputation ran out of memory")
+
+    monkeypatch.setattr(state, "badge", broken)
+    app = run_page("explain", reference_model="mnist_cnn")
+    no_trouble(app)
+    assert badges_of(app) == [] and len(app.image) == 3  # the pictures are still there
+    assert [c.value for c in app.caption].count(
+        "The faithfulness badge could not be computed (RuntimeError: the imputation ran out of memory).") == 2
+
+
 def test_a_large_images_badge_waits_for_a_click_and_matches_the_library(env: dict[str, Path],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from explain import metrics

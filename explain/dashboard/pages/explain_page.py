@@ -208,8 +208,12 @@ def _badge(subject: Subject, e: Explanation) -> None:
     try:
         with st.spinner("Faithfulness badge…"):
             b = state.badge(subject, e)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:  # the metric's refusals say why
         st.caption(f"No faithfulness badge for this explanation: {exc}")
+        return
+    except Exception as exc:  # never a traceback on the page; the log keeps it for developers
+        LOG.exception("the badge of %s failed", e.method)
+        st.caption(f"The faithfulness badge could not be computed ({type(exc).__name__}: {exc}).")
         return
     colour, icon = BADGE_LOOKS[b.level]
     st.badge(b.words, icon=icon, color=colour)
