@@ -334,7 +334,7 @@ def _level(words: str) -> str:
 
 
 def test_a_failing_badge_is_a_caption_not_a_traceback(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(subject, e):
+    def broken(subject, e, key=None):
         raise RuntimeError("the imputation ran out of memory")
 
     monkeypatch.setattr(state, "badge", broken)

@@ -232,11 +232,12 @@ def _badge(subject_key: str, explanation_key: str, _predictor: Predictor, _expla
         return badge(_predictor, [_explanation])[0]
 
 
-def badge(subject: Subject, e: Explanation) -> Any:
-    """The explanation's faithfulness badge (:class:`explain.metrics.Badge`): the one it carries, else computed once."""
+def badge(subject: Subject, e: Explanation, key: str | None = None) -> Any:
+    """The explanation's faithfulness badge (:class:`explain.metrics.Badge`): the one it carries, else computed once.
+    ``key``: the explanation's :func:`content_key`, when the caller has it already."""
     from explain.evaluation.badge import badge_of
 
-    return badge_of(e) or _badge(subject.key, content_key(e.to_json()), subject.predictor, e)
+    return badge_of(e) or _badge(subject.key, key or content_key(e.to_json()), subject.predictor, e)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -252,9 +253,9 @@ def _png(explanation_key: str, kind: str, _explanation: Explanation) -> bytes:
         return render.png_bytes(figure)
 
 
-def figure_png(e: Explanation, kind: str = "figure") -> bytes:
+def figure_png(e: Explanation, kind: str = "figure", key: str | None = None) -> bytes:
     """The explanation's figure (``render.figure``, or ``render.waterfall``) as PNG, drawn once per explanation."""
-    return _png(content_key(e.to_json()), kind, e)
+    return _png(key or content_key(e.to_json()), kind, e)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -153,21 +153,23 @@ def _panel(subject: Subject, method: str, result: Explanation | str) -> None:
     if isinstance(result, str):
         st.error(f"{result}\n\nChange its parameters under **Method parameters**, or pick another method.")
         return
-    figure_png = state.figure_png(result)
+    document = result.to_json()  # serialised once per panel: its hash keys the figure, the badge and the downloads
+    key = state.content_key(document)
+    figure_png = state.figure_png(result, key=key)
     if result.modality == "text":
         st.html(render.token_html(result))
         st.image(figure_png, width="stretch")
     elif result.modality == "tabular" and result.base_value is not None:
         bars, waterfall = st.tabs(["bars", "waterfall"])
         bars.image(figure_png, width="stretch")
-        waterfall.image(state.figure_png(result, "waterfall"), width="stretch")
+        waterfall.image(state.figure_png(result, "waterfall", key=key), width="stretch")
     else:  # an image heatmap: its caption says what it explains (the picture itself has no title)
         st.image(figure_png, caption=render.caption(result), width="stretch")
     _scores(result)
-    _badge(subject, result)
-    name = f"{subject.title.removesuffix('.keras')}-{method}-{state.content_key(result.to_json())[:8]}"
+    _badge(subject, result, key)
+    name = f"{subject.title.removesuffix('.keras')}-{method}-{key[:8]}"
     left, right = st.columns(2)
-    left.download_button("JSON", result.to_json(), f"{name}.json", "application/json", on_click="ignore",
+    left.download_button("JSON", document, f"{name}.json", "application/json", on_click="ignore",
                          key=f"json:{name}", icon=":material/download:")
     right.download_button("PNG", figure_png, f"{name}.png", "image/png", on_click="ignore", key=f"png:{name}",
                           icon=":material/download:")
@@ -196,9 +198,9 @@ BADGE_LOOKS = {  # level -> (colour, icon) of st.badge, worst first as explain.m
     "no better than edges": ("orange", ":material/check:"), "beats random and edges": ("green", ":material/verified:")}
 
 
-def _badge(subject: Subject, e: Explanation) -> None:
-    """The faithfulness badge in words, its numbers and how to read it one click away."""
-    asked = f"badge:{subject.key}:{state.content_key(e.to_json())}"
+def _badge(subject: Subject, e: Explanation, key: str) -> None:
+    """The faithfulness badge in words, its numbers and how to read it one click away (``key``: the explanation's)."""
+    asked = f"badge:{subject.key}:{key}"
     if not (state.badge_is_quick(e) or st.session_state.get(asked)):
         if st.button("Faithfulness badge", key=f"button:{asked}", icon=":material/verified:",
                      help="ROAD and an input-only baseline besides random orders; several seconds on a large image."):
@@ -207,7 +209,7 @@ def _badge(subject: Subject, e: Explanation) -> None:
         return
     try:
         with st.spinner("Faithfulness badge…"):
-            b = state.badge(subject, e)
+            b = state.badge(subject, e, key)
     except (ValueError, TypeError) as exc:  # the metric's refusals say why
         st.caption(f"No faithfulness badge for this explanation: {exc}")
         return
