@@ -8,11 +8,17 @@ method once on tiny stand-in models of each modality, in a background thread,
 right after it starts.  Numba's on-disk cache would make it a one-time cost per
 machine, but enabling it on shap's functions crashed the next process that read
 the cache, so this is the safe way.
+
+What remains is per model: tracing it into a ``tf.function`` for Grad-CAM and
+the gradient methods (0.2-1.5 s each) and shap's ``DeepExplainer`` set-up
+(1-5 s).  :func:`start_model_warm_up` pays those as soon as a long-lived process
+loads a Keras model, on one probe input, before anyone asks for an explanation.
 """
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -22,8 +28,14 @@ from .predictor import Predictor
 
 # The smallest budgets each method accepts: the point is to compile and import, not to explain.
 _BUDGETS: dict[str, Any] = {"num_samples": 20, "max_evals": 40, "nsamples": 20, "background_size": 4, "samples": 2, "steps": 4}
+# A model's own warm-up keeps each method's default background: Deep SHAP's explainer is cached per background.
+_MODEL_BUDGETS = {key: value for key, value in _BUDGETS.items() if key != "background_size"}
 _lock = threading.Lock()
 _started: threading.Thread | None = None
+GRACE_SECONDS = 0.2  # a model's warm-up lets the request that loaded the model start (and mark itself) first
+_models_started: "weakref.WeakKeyDictionary[Any, threading.Thread]" = weakref.WeakKeyDictionary()
+
+
 def _stand_ins() -> list[tuple[Predictor, Any]]:
     """(predictor, input) for each modality: plain functions, so nothing is traced or loaded."""
     rng = np.random.default_rng(0)
@@ -48,25 +60,51 @@ def _stand_ins() -> list[tuple[Predictor, Any]]:
 
 def warm_up(methods: list[str] | None = None) -> dict[str, float]:
     """Run each model-agnostic method once per modality it explains; seconds per ``method/modality``."""
-    import dataclasses
-
-    from .api import explain
-
     started = time.perf_counter()
     import keras  # noqa: F401  - every Keras model's first call needs it (5-15 s); imported here, not during one
 
     spent: dict[str, float] = {"(import keras)": time.perf_counter() - started}
+    for predictor, x in _stand_ins():
+        spent.update({f"{name}/{predictor.modality}": seconds
+                      for name, seconds in _run_each(predictor, x, methods, _BUDGETS).items()})
+    return spent
+
+
+def warm_up_model(predictor: Predictor, methods: list[str] | None = None) -> dict[str, float]:
+    """Run each method that applies to this model once on a probe input; seconds per method.
+
+    A method that refuses the probe (or fails on it) is skipped: the real call
+    will say why.  Results are thrown away; only the traces and set-ups stay.
+    """
+    from .doctor import probe_input
+
+    probe, _ = probe_input(predictor)
+    return _run_each(predictor, probe, methods, _MODEL_BUDGETS, skip_failures=True)
+
+
+def _run_each(predictor: Predictor, x: Any, methods: list[str] | None, budgets: dict[str, Any],
+              skip_failures: bool = False) -> dict[str, float]:
+    """Each available method once with the smallest budgets, stepping aside while a user's request runs."""
+    import dataclasses
+
+    from .api import explain
+
+    spent: dict[str, float] = {}
     activity.background.active = True
     try:
-        for predictor, x in _stand_ins():
-            for name in registry.available(predictor):
-                if methods is not None and name not in methods:
-                    continue
-                fields = {f.name for f in dataclasses.fields(registry.get(name))}
-                activity.wait_for_quiet()
-                started = time.perf_counter()
-                explain(predictor, x, name, **{k: v for k, v in _BUDGETS.items() if k in fields})
-                spent[f"{name}/{predictor.modality}"] = time.perf_counter() - started
+        for name in registry.available(predictor):
+            if methods is not None and name not in methods:
+                continue
+            fields = {f.name for f in dataclasses.fields(registry.get(name))}
+            activity.wait_for_quiet()
+            started = time.perf_counter()
+            try:
+                explain(predictor, x, name, truncate=True, **{k: v for k, v in budgets.items() if k in fields})
+            except Exception:  # noqa: BLE001 - only with skip_failures: a probe the method cannot use warms nothing
+                if not skip_failures:
+                    raise
+                continue
+            spent[name] = time.perf_counter() - started
     finally:
         activity.background.active = False
     return spent
@@ -82,9 +120,27 @@ def start_warm_up(methods: list[str] | None = None) -> threading.Thread:
         return _started
 
 
-def _quietly(methods: list[str] | None) -> None:
+def start_model_warm_up(predictor: Predictor) -> threading.Thread | None:
+    """:func:`warm_up_model` in a daemon thread, once per Keras model (None for a plain function: nothing to trace)."""
+    model = predictor.keras_model
+    if model is None:
+        return None
+    with _lock:
+        thread = _models_started.get(model)
+        if thread is None:
+            thread = threading.Thread(target=_quietly, args=(None, predictor), name="explain-model-warm-up", daemon=True)
+            _models_started[model] = thread
+            thread.start()
+        return thread
+
+
+def _quietly(methods: list[str] | None, predictor: Predictor | None = None) -> None:
     """A failed warm-up costs only the time it would have saved: the real call reports any real error."""
     try:
-        warm_up(methods)
+        if predictor is None:
+            warm_up(methods)
+        else:
+            time.sleep(GRACE_SECONDS)
+            warm_up_model(predictor, methods)
     except Exception:  # noqa: BLE001 - nothing here is the user's request
         pass

@@ -115,6 +115,19 @@ def test_the_app_starts_the_background_warm_up_unless_turned_off(tmp_path: Path,
     assert not app.exception and len(starts) == started
 
 
+@pytest.mark.parametrize("setting, started", [("1", ["mnist_cnn"]), ("0", [])])
+def test_loading_a_model_starts_its_own_warm_up_unless_turned_off(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                                                   setting: str, started: list[str]) -> None:
+    from explain import warmup
+
+    starts: list[str] = []
+    monkeypatch.setattr(warmup, "start_warm_up", lambda methods=None: None)
+    monkeypatch.setattr(warmup, "start_model_warm_up", lambda predictor: starts.append(predictor.name))
+    monkeypatch.setenv("EXPLAIN_WARM_UP", setting)
+    no_trouble(run_page("models", reference_model="mnist_cnn"))
+    assert starts[:1] == started
+
+
 def test_model_card_of_a_classifier(env: dict[str, Path]) -> None:
     app = run_page("models", reference_model="mnist_cnn")
     no_trouble(app)

@@ -2,6 +2,7 @@
 quiet, the thread starts once per process, and the dashboard starts it only when the setting allows."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from explain import activity, registry, settings, warmup
@@ -54,3 +55,46 @@ def test_the_warm_up_waits_while_a_users_request_runs(monkeypatch: pytest.Monkey
 def test_the_setting_turns_it_off(monkeypatch: pytest.MonkeyPatch, value: str, enabled: bool) -> None:
     monkeypatch.setenv(settings.WARM_UP_ENV, value)
     assert settings.warm_up_enabled() is enabled
+
+
+# ---- a model's own warm-up --------------------------------------------------------------------------
+def test_a_models_warm_up_traces_it_once_so_later_calls_reuse_the_traces() -> None:
+    import explain
+    from explain import gradients, layers
+    from zoo import image_functional
+
+    model = image_functional()
+    predictor = explain.as_predictor(model)
+    spent = warmup.warm_up_model(predictor, ["gradcam", "saliency", "integrated_gradients"])
+    assert set(spent) == {"gradcam", "saliency", "integrated_gradients"}
+    traced = {**gradients._COMPILED[model], **layers._COMPILED[model]}
+    assert traced and all(fn.experimental_get_tracing_count() == 1 for fn in traced.values())
+    explain.explain(predictor, np.full((12, 12), 200.0), "gradcam")
+    explain.explain(explain.as_predictor(model), np.zeros((12, 12)), "saliency")  # a new predictor, the same model
+    assert all(fn.experimental_get_tracing_count() == 1 for fn in traced.values())  # no new trace
+
+
+def test_a_models_warm_up_skips_what_refuses_the_probe_and_runs_once_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import explain
+    from explain import api
+    from zoo import image_functional
+
+    predictor = explain.as_predictor(image_functional())
+    original = api.explain
+
+    def refusing_lime(model, x, method, *args, **kwargs):
+        if method == "lime_image":
+            raise ValueError("not for this probe")
+        return original(model, x, method, *args, **kwargs)
+
+    monkeypatch.setattr(api, "explain", refusing_lime)
+    spent = warmup.warm_up_model(predictor, ["lime_image", "cam"])
+    assert set(spent) == {"cam"}
+    runs = []
+    monkeypatch.setattr(warmup, "warm_up_model", lambda p, methods=None: runs.append(p))
+    first = warmup.start_model_warm_up(predictor)
+    assert first is not None and warmup.start_model_warm_up(explain.as_predictor(predictor.keras_model)) is first
+    first.join(timeout=10)
+    assert runs == [predictor]
+    plain = explain.as_predictor(lambda x: np.ones((len(x), 2)) / 2, modality="tabular", class_names=["a", "b"])
+    assert warmup.start_model_warm_up(plain) is None  # a plain function: nothing to trace

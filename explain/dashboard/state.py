@@ -23,7 +23,8 @@ import streamlit as st
 
 import explain
 import models
-from explain import Explanation, Predictor
+from explain import Explanation, Predictor, warmup
+from explain import settings as explain_settings
 from explain.store import input_hash
 from models import settings
 
@@ -158,7 +159,18 @@ def parse_class_names(text: str, n_classes: int | None) -> tuple[str, ...] | Non
 
 # ---- the current choice ----------------------------------------------------------------------------
 def current_subject() -> Subject:
-    """The model picked in the sidebar, loaded; raises NotReady with what to do otherwise."""
+    """The model picked in the sidebar, loaded; raises NotReady with what to do otherwise.
+
+    The first time a model is loaded its own warm-up starts in the background
+    (tracing, Deep SHAP's set-up), so the first click on Explain costs what later ones do.
+    """
+    subject = _chosen_subject()
+    if explain_settings.warm_up_enabled():
+        warmup.start_model_warm_up(subject.predictor)
+    return subject
+
+
+def _chosen_subject() -> Subject:
     if st.session_state.get(SOURCE_KEY, REFERENCE) == UPLOAD:
         upload = st.session_state.get(UPLOAD_KEY)
         if upload is None:

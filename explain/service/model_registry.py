@@ -20,6 +20,8 @@ import models
 from .. import registry
 from ..loading import UnsafeModelFile, load_keras
 from ..predictor import Predictor
+from ..settings import warm_up_enabled
+from ..warmup import start_model_warm_up
 from .config import ServiceSettings
 from .errors import ServiceError, from_engine
 
@@ -70,6 +72,8 @@ class ModelRegistry:
                 self._kept.move_to_end(model_id)
                 return self._kept[model_id]
             predictor = self._load(model_id)
+            if warm_up_enabled():
+                start_model_warm_up(predictor)  # traces and set-ups in the background, before the next request
             self._kept[model_id] = predictor
             while len(self._kept) > KEPT_PREDICTORS:
                 self._kept.popitem(last=False)
