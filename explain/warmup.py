@@ -10,9 +10,12 @@ machine, but enabling it on shap's functions crashed the next process that read
 the cache, so this is the safe way.
 
 What remains is per model: tracing it into a ``tf.function`` for Grad-CAM and
-the gradient methods (0.2-1.5 s each) and shap's ``DeepExplainer`` set-up
-(1-5 s).  :func:`start_model_warm_up` pays those as soon as a long-lived process
-loads a Keras model, on one probe input, before anyone asks for an explanation.
+the gradient methods (0.2-1.5 s each).  :func:`start_model_warm_up` pays that
+as soon as a long-lived process loads a Keras model, on one probe input, before
+anyone asks for an explanation.  Methods that change process-wide state while
+they run (``process_global``: Deep SHAP swaps TensorFlow's gradient registry)
+are never run there: a user's Grad-CAM traced at the same moment would pick up
+shap's gradient rules and fail.
 """
 from __future__ import annotations
 
@@ -93,7 +96,7 @@ def _run_each(predictor: Predictor, x: Any, methods: list[str] | None, budgets: 
     activity.background.active = True
     try:
         for name in registry.available(predictor):
-            if methods is not None and name not in methods:
+            if (methods is not None and name not in methods) or registry.get(name).process_global:
                 continue
             fields = {f.name for f in dataclasses.fields(registry.get(name))}
             activity.wait_for_quiet()

@@ -64,9 +64,10 @@ def test_a_models_warm_up_traces_it_once_so_later_calls_reuse_the_traces() -> No
     from zoo import image_functional
 
     model = image_functional()
-    predictor = explain.as_predictor(model)
-    spent = warmup.warm_up_model(predictor, ["gradcam", "saliency", "integrated_gradients"])
-    assert set(spent) == {"gradcam", "saliency", "integrated_gradients"}
+    predictor = explain.as_predictor(model, background=np.zeros((4, 12, 12)))
+    assert "deep_shap" in registry.available(predictor) and registry.get("deep_shap").process_global
+    spent = warmup.warm_up_model(predictor, ["gradcam", "saliency", "integrated_gradients", "deep_shap"])
+    assert set(spent) == {"gradcam", "saliency", "integrated_gradients"}  # never Deep SHAP beside users' requests
     traced = {**gradients._COMPILED[model], **layers._COMPILED[model]}
     assert traced and all(fn.experimental_get_tracing_count() == 1 for fn in traced.values())
     explain.explain(predictor, np.full((12, 12), 200.0), "gradcam")

@@ -67,6 +67,8 @@ class Method:
     stochastic: ClassVar[bool] = False  # results depend on ``seed``
     additive: ClassVar[bool] = False  # attributions sum to output - base_value (SHAP); LIME's intercept does not
     needs_gradients: ClassVar[bool] = False  # differentiates the model (so needs a Keras model)
+    # Changes process-wide state while it runs, so it must not run in a background warm-up beside users' requests.
+    process_global: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         """Check every parameter against its type and declaration, naming it in the message."""

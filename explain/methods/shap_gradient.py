@@ -220,6 +220,7 @@ class DeepShap(Method):
     needs_keras = True
 
     background: Any = param(None, role="background", help="reference rows; None: the predictor's background")
+    process_global = True  # swaps TensorFlow's gradient registry: a Grad-CAM traced meanwhile would use shap's rules
     background_size: int = param(100, low=1, high=100_000)
     rtol: float = 1e-4  # accepted |f(x) - base - sum| relative to the output scale
 
