@@ -31,7 +31,7 @@ from .predictor import Predictor
 
 # The smallest budgets each method accepts: the point is to compile and import, not to explain.
 _BUDGETS: dict[str, Any] = {"num_samples": 20, "max_evals": 40, "nsamples": 20, "background_size": 4, "samples": 2, "steps": 4}
-# A model's own warm-up keeps each method's default background: Deep SHAP's explainer is cached per background.
+# A model's own warm-up keeps each method's default background, the one its real calls use.
 _MODEL_BUDGETS = {key: value for key, value in _BUDGETS.items() if key != "background_size"}
 _lock = threading.Lock()
 _started: threading.Thread | None = None

@@ -162,7 +162,7 @@ def current_subject() -> Subject:
     """The model picked in the sidebar, loaded; raises NotReady with what to do otherwise.
 
     The first time a model is loaded its own warm-up starts in the background
-    (tracing, Deep SHAP's set-up), so the first click on Explain costs what later ones do.
+    (its traces), so the first click on Explain costs what later ones do.
     """
     subject = _chosen_subject()
     if explain_settings.warm_up_enabled():

@@ -73,7 +73,7 @@ class ModelRegistry:
                 return self._kept[model_id]
             predictor = self._load(model_id)
             if warm_up_enabled():
-                start_model_warm_up(predictor)  # traces and set-ups in the background, before the next request
+                start_model_warm_up(predictor)  # its traces in the background, before the next request
             self._kept[model_id] = predictor
             while len(self._kept) > KEPT_PREDICTORS:
                 self._kept.popitem(last=False)
