@@ -118,8 +118,7 @@ def start_warm_up(methods: list[str] | None = None) -> threading.Thread:
     global _started
     with _lock:
         if _started is None:
-            _started = threading.Thread(target=_quietly, args=(methods,), name="explain-warm-up", daemon=True)
-            _started.start()
+            _started = _in_background("explain-warm-up", lambda: warm_up(methods))
         return _started
 
 
@@ -128,22 +127,25 @@ def start_model_warm_up(predictor: Predictor) -> threading.Thread | None:
     model = predictor.keras_model
     if model is None:
         return None
+
+    def after_grace() -> None:
+        time.sleep(GRACE_SECONDS)
+        warm_up_model(predictor)
+
     with _lock:
-        thread = _models_started.get(model)
-        if thread is None:
-            thread = threading.Thread(target=_quietly, args=(None, predictor), name="explain-model-warm-up", daemon=True)
-            _models_started[model] = thread
-            thread.start()
-        return thread
+        if model not in _models_started:
+            _models_started[model] = _in_background("explain-model-warm-up", after_grace)
+        return _models_started[model]
 
 
-def _quietly(methods: list[str] | None, predictor: Predictor | None = None) -> None:
-    """A failed warm-up costs only the time it would have saved: the real call reports any real error."""
-    try:
-        if predictor is None:
-            warm_up(methods)
-        else:
-            time.sleep(GRACE_SECONDS)
-            warm_up_model(predictor, methods)
-    except Exception:  # noqa: BLE001 - nothing here is the user's request
-        pass
+def _in_background(name: str, work: Callable[[], object]) -> threading.Thread:
+    """A started daemon thread running ``work``; a failure costs only the time it would have saved."""
+    def quietly() -> None:
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - nothing here is the user's request: the real call reports any real error
+            pass
+
+    thread = threading.Thread(target=quietly, name=name, daemon=True)
+    thread.start()
+    return thread
